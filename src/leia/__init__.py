@@ -1,0 +1,3 @@
+"""leia — Learnable Encryption: Implementations and Attacks."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,202 @@
+"""skk: pixel-based encryption (Sirichotedumrong, Kinoshita, Kiya; ICIP 2019, IEEE Access 2019).
+
+Per pixel and colour component a bit r: where r = 1 the byte becomes q ⊕ 255 (NP). Then, with
+`color_shuffle`, per pixel a colour order s in 0..5: output channel k takes the (NP-transformed)
+input channel COLOR_PERMS[s][k]. Key components, drawn in (row, column, channel) order:
+`np` [H, W, 3] bits and `color` [H, W] codes.
+
+`key_mode: same` uses one key for every image (compiled into one gather, like the block schemes).
+`key_mode: per_image` gives every image its own key, the scheme's "without key management" setting:
+`per_image_keys: derived` derives it from the secret and a stable image id (pass `ids=`; same id,
+same key), `random` draws throw-away keys from the OS CSPRNG that nobody keeps (no decryption).
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from ..errors import InputError, KeyMismatchError, NotInvertibleError
+from .base import Cipher, check_bool, check_choice, register
+from .keyfile import Key
+from .keystream import KeyDeriver, SystemRandom
+from .kernels import ByteMap
+from .layout import COLOR_PERMS, COLOR_PERMS_INV, positions
+from .secrets import Secret
+from .tanaka import check_bits
+from .validation import normalise_ids
+
+_PERMS = torch.from_numpy(COLOR_PERMS)
+_PERMS_INV = torch.from_numpy(COLOR_PERMS_INV)
+CHUNK = 1024  # images per kernel call: bounds the int64 gather index to ~25 MB at 32x32
+
+
+def skk_apply(x: torch.Tensor, np_bits: torch.Tensor, color: torch.Tensor | None, inverse: bool = False) -> torch.Tensor:
+    """Batched per-image kernel. x [B, 3, H, W] uint8; np_bits [B, H, W, 3] 0/1; color [B, H, W]."""
+    npm = np_bits.permute(0, 3, 1, 2).to(torch.uint8) * 255  # NP mask by input channel
+    if color is None:
+        return x ^ npm
+    table = (_PERMS_INV if inverse else _PERMS).to(x.device)
+    src = table[color.long()].permute(0, 3, 1, 2)  # [B, 3, H, W] channel index
+    if inverse:
+        return torch.gather(x, 1, src) ^ npm
+    return torch.gather(x ^ npm, 1, src)
+
+
+@register("skk")
+class SKK(Cipher):
+    description = "pixel-wise NP + colour shuffling (Sirichotedumrong, Kinoshita, Kiya 2019)"
+    key_cache_bytes = 256 * 2**20  # derived per-image keys kept per id (LRU); 4 bytes per pixel
+
+    @dataclass(frozen=True)
+    class Params:
+        key_mode: str = "same"
+        color_shuffle: bool = True
+        per_image_keys: str = "derived"
+
+        def __post_init__(self):
+            check_choice("skk", "key_mode", self.key_mode, ("same", "per_image"))
+            check_bool("skk", "color_shuffle", self.color_shuffle)
+            check_choice("skk", "per_image_keys", self.per_image_keys, ("derived", "random"))
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self._per_image_cache: OrderedDict = OrderedDict()
+        self._per_image_cache_size = 0
+
+    @property
+    def per_image(self) -> bool:
+        return self.params.key_mode == "per_image"
+
+    @property
+    def throwaway(self) -> bool:
+        return self.per_image and self.params.per_image_keys == "random"
+
+    @property
+    def invertible(self) -> bool:
+        return not self.throwaway
+
+    @property
+    def uses_secret(self) -> bool:
+        return not self.throwaway
+
+    @property
+    def needs_ids(self) -> bool:
+        return self.per_image and not self.throwaway
+
+    def __getstate__(self):
+        state = super().__getstate__()
+        state["_per_image_cache"], state["_per_image_cache_size"] = OrderedDict(), 0
+        return state
+
+    # ------------------------------------------------------------------ keys
+    def derive(self, keys, h, w):
+        comps = {"np": keys.stream("np").bits(3 * h * w).reshape(h, w, 3)}
+        if self.params.color_shuffle:
+            comps["color"] = keys.stream("color").below(6, h * w).astype(np.uint8).reshape(h, w)
+        return comps
+
+    def check_components(self, comps, h, w):
+        if "np" not in comps:
+            raise KeyMismatchError("skk key: component np (the NP bits) is missing")
+        check_bits(np.asarray(comps["np"]), (h, w, 3), "np", "skk")
+        if self.params.color_shuffle:
+            color = np.asarray(comps.get("color", np.empty(0)))
+            if color.shape != (h, w) or color.max(initial=0) > 5:
+                raise KeyMismatchError(f"skk key: color must be codes 0..5 of shape [{h}, {w}]")
+        elif "color" in comps:
+            raise KeyMismatchError("skk key with color_shuffle=false must not carry colour codes")
+
+    def _secret_from_key(self, key: Key) -> Secret | None:
+        if not self.per_image:
+            return None
+        if "secret" not in key.components:
+            raise KeyMismatchError("an skk per_image key file must hold the secret the per-image keys derive from")
+        return Secret(bytes(np.asarray(key.components["secret"], dtype=np.uint8)), "key file")
+
+    def export_key(self, image_size=None) -> Key:
+        if self.throwaway:
+            raise NotInvertibleError("skk per_image_keys=random draws throw-away keys; there is no key to save")
+        if self.per_image:
+            # Per-image keys are a function of the secret and the image id, so the secret is the key.
+            secret = np.frombuffer(self._secret.value, dtype=np.uint8).copy()
+            return Key(scheme=self.name, params=self.config(), components={"secret": secret})
+        return super().export_key(image_size)
+
+    def components(self, h, w):
+        if self.per_image:
+            raise KeyMismatchError("skk with per-image keys has no single key; use per_image_components(h, w, ids)")
+        return super().components(h, w)
+
+    def per_image_components(self, h: int, w: int, ids: list[str]) -> tuple[np.ndarray, np.ndarray | None]:
+        """Keys for a batch: np bits [B, H, W, 3] and colour codes [B, H, W] (or None)."""
+        if self.throwaway:
+            draws = SystemRandom()
+            np_bits = draws.bits(len(ids) * 3 * h * w).reshape(-1, h, w, 3)
+            color = draws.below(6, len(ids) * h * w).astype(np.uint8).reshape(-1, h, w) if self.params.color_shuffle else None
+            return np_bits, color
+        base = KeyDeriver(self._secret.value, *self._label(h, w))
+        keys = [self._derived_for(base, h, w, i) for i in ids]
+        np_bits = np.stack([k["np"] for k in keys])
+        color = np.stack([k["color"] for k in keys]) if self.params.color_shuffle else None
+        return np_bits, color
+
+    def _derived_for(self, base: KeyDeriver, h: int, w: int, image_id: str):
+        cache_key = (h, w, image_id)
+        hit = self._per_image_cache.get(cache_key)
+        if hit is not None:
+            self._per_image_cache.move_to_end(cache_key)
+            return hit
+        comps = self.derive(base.child("image", image_id), h, w)
+        self._per_image_cache[cache_key] = comps
+        self._per_image_cache_size += sum(v.nbytes for v in comps.values())
+        while self._per_image_cache_size > self.key_cache_bytes and self._per_image_cache:
+            _, old = self._per_image_cache.popitem(last=False)
+            self._per_image_cache_size -= sum(v.nbytes for v in old.values())
+        return comps
+
+    def compile(self, comps, h, w):
+        pos = positions(3, h, w).transpose(1, 2, 0)  # [H, W, 3]: flat CHW position of (y, x, c)
+        src = COLOR_PERMS[comps["color"].astype(np.int64)] if "color" in comps else np.broadcast_to(np.arange(3), (h, w, 3))
+        index = np.take_along_axis(pos, src, axis=2)
+        mask = 255 * np.take_along_axis(comps["np"].astype(np.uint8), src, axis=2)
+        return ByteMap.build(index.transpose(2, 0, 1).reshape(-1), mask.transpose(2, 0, 1).reshape(-1).astype(np.uint8))
+
+    def key_space_bits(self, image_size=(32, 32)):
+        pixels = image_size[0] * image_size[1]
+        return 3 * pixels + (pixels * float(np.log2(6)) if self.params.color_shuffle else 0.0)
+
+    # ------------------------------------------------------------------ per-image encryption
+    def _per_image(self, x: torch.Tensor, ids, inverse: bool) -> torch.Tensor:
+        b, _, h, w = x.shape
+        if self.throwaway:
+            if ids is not None:
+                raise InputError("skk per_image_keys=random ignores image ids; do not pass ids=")
+            ids = [""] * b
+        else:
+            ids = normalise_ids(ids, b, "skk")
+        out = torch.empty_like(x)
+        for start in range(0, b, CHUNK):
+            np_bits, color = self.per_image_components(h, w, ids[start : start + CHUNK])
+            np_t = torch.from_numpy(np_bits).to(x.device)
+            color_t = None if color is None else torch.from_numpy(color).to(x.device)
+            out[start : start + CHUNK] = skk_apply(x[start : start + CHUNK], np_t, color_t, inverse)
+        return out
+
+    def _encrypt_batch(self, x, ids):
+        if not self.per_image:
+            return super()._encrypt_batch(x, ids)
+        return self._per_image(x, ids, inverse=False)
+
+    def _invert(self, y, h, w, ids):
+        if not self.per_image:
+            return super()._invert(y, h, w, ids)
+        if self.throwaway:
+            raise NotInvertibleError(
+                "skk per_image_keys=random draws throw-away keys that are never stored, so nothing can decrypt "
+                "them; use per_image_keys=derived with ids= to be able to decrypt"
+            )
+        return self._per_image(y, ids, inverse=True)

@@ -1,0 +1,73 @@
+"""Shared test helpers. Scheme configurations are parametrised over the registry, so a newly registered
+scheme is tested by every cipher test the moment it exists (its default parameters at least)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+from leia import ciphers
+
+# Shared reference data beside the checkout (benchmarks, reproductions); tests use tests/data.
+SHARED = Path(os.environ.get("LEIA_SHARED", Path(__file__).resolve().parents[2] / "shared"))
+TANAKA_VECTOR = Path(__file__).parent / "data" / "tanaka_reference.npz"
+
+# Non-default variants worth testing per scheme; every registered name also gets its defaults.
+VARIANTS: dict[str, list[dict]] = {
+    "tanaka": [{"flip": "independent"}, {"block_size": 2}, {"block_size": 8}],
+    "ele": [{"flip": "independent"}, {"block_size": 8}],
+    "skk": [
+        {"color_shuffle": False},
+        {"key_mode": "per_image"},
+        {"key_mode": "per_image", "color_shuffle": False},
+        {"key_mode": "per_image", "per_image_keys": "random"},
+    ],
+    "etc": [{"block_size": 8}, {"block_size": 16}, {"grayscale": True}, {"grayscale": True, "block_size": 8},
+            {"color_shuffle": "legacy_inplace"}],
+    "vit_block": [{"block_size": 4}, {"block_size": 8, "np": True}, {"block_size": 16, "np": True}],
+}
+
+
+def scheme_configs() -> list[tuple[str, dict]]:
+    out = []
+    for name in ciphers.names():
+        out.append((name, {}))
+        out.extend((name, v) for v in VARIANTS.get(name, []))
+    return out
+
+
+def config_id(cfg: tuple[str, dict]) -> str:
+    name, params = cfg
+    return name + "".join(f"-{k}={v}" for k, v in params.items())
+
+
+CONFIGS = scheme_configs()
+
+
+def make(name: str, params: dict, seed: int = 0):
+    return ciphers.create(name, seed=seed, **params)
+
+
+def block_of(cipher) -> int:
+    return cipher.block_size
+
+
+def ids_for(cipher, n: int, offset: int = 0):
+    return [f"img-{offset + i}" for i in range(n)] if cipher.needs_ids else None
+
+
+def random_images(batch, h, w, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return torch.randint(0, 256, (*batch, 3, h, w), dtype=torch.uint8, generator=g)
+
+
+def sizes_for(cipher) -> list[tuple[int, int]]:
+    """A few image sizes the block size divides, non-square included."""
+    m = cipher.block_size
+    return [(m * 2, m * 3), (32, 32)] if 32 % m == 0 else [(m * 2, m * 3), (m * 4, m * 4)]
+
+
+cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device on this machine")
