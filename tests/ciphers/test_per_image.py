@@ -29,14 +29,14 @@ def test_same_id_same_key_and_different_ids_different_keys(per_image):
 
 
 def test_batch_equals_one_by_one_and_chunking_does_not_matter(per_image, monkeypatch):
-    import leia.ciphers.skk as skk
+    import leia.ciphers.base as base
 
     x = random_images((7,), 8, 12)
     ids = [f"train/{i}" for i in range(7)]
     batch = per_image.encrypt(x, ids=ids)
     single = torch.stack([per_image.encrypt(x[i], ids=ids[i]) for i in range(7)])
     assert torch.equal(batch, single)
-    monkeypatch.setattr(skk, "CHUNK", 3)
+    monkeypatch.setattr(base, "CHUNK", 3)
     fresh = ciphers.create("skk", seed=9, key_mode="per_image", color_shuffle=per_image.params.color_shuffle)
     assert torch.equal(fresh.encrypt(x, ids=ids), batch)
     assert torch.equal(fresh.decrypt(batch, ids=ids), x)

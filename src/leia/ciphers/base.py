@@ -23,9 +23,12 @@ from .keystream import KeyDeriver
 from .kernels import ByteMap, NibbleMap
 from .secrets import Secret
 from ..registry import Registry
-from .validation import check_block_size, to_uint8
+from .validation import check_block_size, normalise_ids, to_uint8
 
 KEY_SOURCES = ("seed", "secret", "secret_file", "key_file", "key")
+# Images per kernel call. Intermediates of one chunk stay in cache: the YCbCr conversion of
+# grayscale EtC measured ~7x faster in chunks of 512 than on 10,000 images at once.
+CHUNK = 512
 
 
 def _flat(x: torch.Tensor) -> torch.Tensor:
@@ -270,7 +273,12 @@ class Cipher(abc.ABC):
         h, w = self.plain_size(tuple(y8.shape[-3:]))
         self.check_size(h, w)
         batch = y8.reshape(-1, *y8.shape[-3:])
-        out = finish(self._invert(batch, h, w, ids))
+        ids = self._batch_ids(ids, batch.shape[0])
+        parts = [
+            finish(self._invert(batch[i : i + CHUNK], h, w, None if ids is None else ids[i : i + CHUNK]))
+            for i in range(0, max(batch.shape[0], 1), CHUNK)  # one (empty) chunk for an empty batch
+        ]
+        out = parts[0] if len(parts) == 1 else torch.cat(parts)
         return restore(out.reshape(*y8.shape[:-3], *out.shape[1:]))
 
     @property
@@ -280,6 +288,12 @@ class Cipher(abc.ABC):
     def expected_roundtrip(self, x: torch.Tensor) -> torch.Tensor:
         """What decrypt(encrypt(x)) returns: x itself, except where a scheme documents a lossy step."""
         return x
+
+    def _batch_ids(self, ids, batch: int):
+        """Per-image ids as a list (checked against the batch) so they can be chunked with it."""
+        if ids is None or not self.needs_ids:
+            return ids
+        return normalise_ids(ids, batch, self.name)
 
     def _reject_ids(self, ids) -> None:
         if ids is not None:
@@ -291,8 +305,10 @@ class Cipher(abc.ABC):
         self._reject_ids(ids)
         h, w = x.shape[-2:]
         enc, _ = self.maps(h, w, x.device)
-        y = self.to_cipher_layout(x)
-        return enc(_flat(y)).reshape(y.shape)
+        out = torch.empty((x.shape[0], *self.cipher_shape(h, w)), dtype=torch.uint8, device=x.device)
+        for start in range(0, x.shape[0], CHUNK):
+            enc(_flat(self.to_cipher_layout(x[start : start + CHUNK])), out=_flat(out[start : start + CHUNK]))
+        return out
 
     def _invert(self, y: torch.Tensor, h: int, w: int, ids) -> torch.Tensor:
         """Undo the gather map; returns the cipher layout (from_cipher_layout finishes it)."""

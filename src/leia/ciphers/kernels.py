@@ -7,6 +7,7 @@
 
 `torch.gather` with an expanded (stride-0) index is the fastest CPU gather measured here (index_select
 along dim 1 was ~4x slower); decryption uses the inverse map, so both directions cost the same.
+Kernels write into `out` when given one, so callers can process a batch in chunks without copies.
 """
 
 from __future__ import annotations
@@ -37,28 +38,33 @@ class _Map:
 
 @dataclass(frozen=True, eq=False)
 class ByteMap(_Map):
-    index: torch.Tensor  # [L] int64
+    index: torch.Tensor | None  # [L] int64; None for the identity (a pure XOR, e.g. skk without shuffle)
     mask: torch.Tensor | None  # [L] uint8, None when all zero
 
     @classmethod
     def build(cls, index: np.ndarray, mask: np.ndarray | None = None) -> "ByteMap":
         mask = None if mask is None or not mask.any() else _tensor(mask, torch.uint8)
-        return cls(_tensor(index, torch.int64), mask)
+        identity = np.array_equal(index, np.arange(index.size))
+        return cls(None if identity else _tensor(index, torch.int64), mask)
 
     @property
     def invertible(self) -> bool:
-        return _is_permutation(self.index.cpu().numpy())
+        return self.index is None or _is_permutation(self.index.cpu().numpy())
 
     def inverse(self) -> "ByteMap":
         # y[i] = x[p[i]] ^ m[i]  =>  x[j] = y[p⁻¹[j]] ^ m[p⁻¹[j]]
-        index = self.index.cpu().numpy()
-        inv = np.argsort(index)
+        if self.index is None:
+            return self
+        inv = np.argsort(self.index.cpu().numpy())
         mask = None if self.mask is None else self.mask.cpu().numpy()[inv]
         return ByteMap.build(inv, mask)
 
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+    def __call__(self, x: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
         b, n = x.shape
-        out = torch.gather(x, 1, self.index.expand(b, n))
+        if self.index is None:
+            out = x.clone() if out is None else out.copy_(x)
+        else:
+            out = torch.gather(x, 1, self.index.expand(b, n), out=out)
         if self.mask is not None:
             out ^= self.mask
         return out
@@ -98,12 +104,12 @@ class NibbleMap(_Map):
         inv = np.argsort(index)
         return NibbleMap.build(inv, self.nibble_mask.cpu().numpy()[inv])
 
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+    def __call__(self, x: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
         b, n = x.shape
         lo = torch.gather(x, 1, self.lo_src.expand(b, n))
         lo >>= self.lo_shift
         lo &= 15
-        out = torch.gather(x, 1, self.hi_src.expand(b, n))
+        out = torch.gather(x, 1, self.hi_src.expand(b, n), out=out)
         out >>= self.hi_shift
         out <<= 4
         out |= lo

@@ -20,6 +20,7 @@ Draws consume the stream in order:
 from __future__ import annotations
 
 import abc
+import functools
 import hashlib
 import math
 import os
@@ -31,13 +32,74 @@ _PREFIX = b"leia-v1"
 _BLOCK = 32
 
 
-def encode_label(parts: tuple[str, ...]) -> bytes:
-    out = [_PREFIX]
+def encode_parts(parts: tuple[str, ...]) -> bytes:
+    out = []
     for part in parts:
         data = str(part).encode("utf-8")
         out.append(struct.pack(">I", len(data)))
         out.append(data)
     return b"".join(out)
+
+
+def encode_label(parts: tuple[str, ...]) -> bytes:
+    return _PREFIX + encode_parts(parts)
+
+
+def _digit_params(k: int) -> tuple[int, int, int]:
+    """(digits per byte j, base k**j, acceptance limit) for uniform base-k digits from bytes."""
+    if not 2 <= k <= 256:
+        raise ValueError(f"below() draws digits for 1 <= k <= 256, got k={k}")
+    j = int(math.floor(math.log(256, k) + 1e-9))
+    base = k**j
+    return j, base, (256 // base) * base
+
+
+def bits_many(sources: list["_Draws"], n: int) -> np.ndarray:
+    """`bits(n)` of every source, as one [S, n] array (vectorised over the sources)."""
+    width = -(-n // 8)
+    raw = np.frombuffer(b"".join(s.read(width) for s in sources), dtype=np.uint8).reshape(len(sources), width)
+    return np.unpackbits(raw, axis=1, bitorder="little")[:, :n]
+
+
+def below_many(sources: list["_Draws"], k: int, n: int) -> np.ndarray:
+    """`below(k, n)` of every source, as one [S, n] int64 array. Each source yields the digits of
+    its accepted bytes in stream order, however many bytes are read at a time."""
+    if k == 1:
+        return np.zeros((len(sources), n), dtype=np.int64)
+    j, base, limit = _digit_params(k)
+    need = -(-n // j)  # accepted bytes per source
+    width = int(need * 256 / limit) + 8  # expected to suffice; short rows read on below
+    raw = np.frombuffer(b"".join(s.read(width) for s in sources), dtype=np.uint8).reshape(len(sources), width)
+    accepted = raw < limit
+    rank = np.cumsum(accepted, axis=1, dtype=np.int32)  # the first `need` accepted bytes of a row, in order
+    full = rank[:, -1] >= need
+    chosen = np.empty((len(sources), need), dtype=np.uint8)
+    chosen[full] = raw[full][(accepted & (rank <= need))[full]].reshape(-1, need)
+    for r in np.flatnonzero(~full):  # rare: this source needs more bytes
+        values = list(raw[r][accepted[r]])
+        while len(values) < need:
+            extra = np.frombuffer(sources[r].read(32), dtype=np.uint8)
+            values.extend(extra[extra < limit])
+        chosen[r] = values[:need]
+    digits = _digit_table(k)[chosen]  # [S, need, j], least significant digit first
+    return digits.reshape(len(sources), -1)[:, :n].astype(np.int64)
+
+
+@functools.lru_cache(maxsize=None)
+def _digit_table(k: int) -> np.ndarray:
+    """The j base-k digits of (b mod k**j) for every byte b, as uint8 [256, j]."""
+    j, base, _ = _digit_params(k)
+    b = np.arange(256, dtype=np.int64) % base
+    return ((b[:, None] // k ** np.arange(j)) % k).astype(np.uint8)
+
+
+_COUNTERS = [struct.pack(">Q", c) for c in range(256)]
+
+
+def _counters(start: int, stop: int) -> list[bytes]:
+    if stop <= len(_COUNTERS):
+        return _COUNTERS[start:stop]
+    return [struct.pack(">Q", c) for c in range(start, stop)]
 
 
 class _Hmac:
@@ -71,33 +133,13 @@ class _Draws(abc.ABC):
 
     def bits(self, n: int) -> np.ndarray:
         """n independent fair bits as uint8 0/1."""
-        raw = np.frombuffer(self.read(-(-n // 8)), dtype=np.uint8)
-        return np.unpackbits(raw, bitorder="little")[:n]
+        return bits_many([self], n)[0]
 
     def below(self, k: int, n: int) -> np.ndarray:
         """n independent uniform integers in 0..k-1 (1 <= k <= 256), as int64."""
-        if not 1 <= k <= 256:
-            raise ValueError(f"below() draws digits for 1 <= k <= 256, got k={k}")
         if k == 1:
             return np.zeros(n, dtype=np.int64)
-        j = int(math.floor(math.log(256, k) + 1e-9))
-        base = k**j
-        limit = (256 // base) * base
-        powers = k ** np.arange(j, dtype=np.int64)
-        digits: list[np.ndarray] = []
-        have = 0
-        while have < n:
-            # Expected acceptance is limit/256; ask for a little more than needed to avoid a 2nd round.
-            want = -(-(n - have) // j)
-            raw = np.frombuffer(self.read(int(want * 256 / limit) + 8), dtype=np.uint8).astype(np.int64)
-            accepted = raw[raw < limit] % base
-            chunk = (accepted[:, None] // powers) % k
-            digits.append(chunk.reshape(-1))
-            have += chunk.size
-        out = np.concatenate(digits)
-        # Surplus digits stay unused; the stream position after a draw is part of the contract only
-        # through the documented order of draws of each scheme (one component per stream).
-        return out[:n]
+        return below_many([self], k, n)[0]
 
     def permutation(self, n: int) -> np.ndarray:
         """A uniform random permutation of 0..n-1 (unbiased Fisher-Yates), as int64."""
@@ -128,9 +170,9 @@ class _Draws(abc.ABC):
 class KeyStream(_Draws):
     """A labelled pseudo-random byte stream derived from a secret. Holds key material: never log it."""
 
-    def __init__(self, secret: bytes, *label: str, _mac: _Hmac | None = None):
+    def __init__(self, secret: bytes, *label: str, _mac: _Hmac | None = None, _state=None):
         self._mac = _mac or _Hmac(secret)
-        self._prefix = self._mac.prefixed(encode_label(label))
+        self._prefix = _state if _state is not None else self._mac.prefixed(encode_label(label))
         self._counter = 0
         self._buffer = b""
 
@@ -142,12 +184,18 @@ class KeyStream(_Draws):
             raise ValueError(f"cannot read {n} bytes")
         need = n - len(self._buffer)
         if need > 0:
+            # Inlined HMAC blocks with bound methods: this loop is the cost of deriving per-image keys.
+            prefix_copy, outer_copy = self._prefix.copy, self._mac._outer.copy
+            start = self._counter
+            self._counter += -(-need // _BLOCK)
             blocks = []
-            for _ in range(-(-need // _BLOCK)):
-                h = self._prefix.copy()
-                h.update(struct.pack(">Q", self._counter))
-                blocks.append(self._mac.finish(h))
-                self._counter += 1
+            append = blocks.append
+            for counter in _counters(start, self._counter):
+                inner = prefix_copy()
+                inner.update(counter)
+                h = outer_copy()
+                h.update(inner.digest())
+                append(h.digest())
             self._buffer += b"".join(blocks)
         out, self._buffer = self._buffer[:n], self._buffer[n:]
         return out
@@ -161,23 +209,27 @@ class SystemRandom(_Draws):
 
 
 class KeyDeriver:
-    """Makes the labelled streams of one secret; all key components of a scheme come from here."""
+    """Makes the labelled streams of one secret; all key components of a scheme come from here.
+    The base label is absorbed into the HMAC state once; streams and children continue from it
+    (label concatenation is part of the encoding, so this equals hashing the full label)."""
 
-    def __init__(self, secret: bytes, *base_label: str):
-        self._secret = secret
-        self._mac = _Hmac(secret)
-        self._base = base_label
+    def __init__(self, secret: bytes, *base_label: str, _mac: _Hmac | None = None, _state=None):
+        self._mac = _mac or _Hmac(secret)
+        self._state = _state if _state is not None else self._mac.prefixed(encode_label(base_label))
 
     def __repr__(self) -> str:
-        return f"KeyDeriver(<secret>, label={self._base!r})"
+        return "KeyDeriver(<secret>)"
+
+    def _extended(self, label: tuple[str, ...]):
+        state = self._state.copy()
+        state.update(encode_parts(label))
+        return state
 
     def stream(self, *label: str) -> KeyStream:
-        return KeyStream(self._secret, *self._base, *label, _mac=self._mac)
+        return KeyStream(b"", _mac=self._mac, _state=self._extended(label))
 
     def child(self, *label: str) -> "KeyDeriver":
-        child = KeyDeriver.__new__(KeyDeriver)
-        child._secret, child._mac, child._base = self._secret, self._mac, (*self._base, *label)
-        return child
+        return KeyDeriver(b"", _mac=self._mac, _state=self._extended(label))
 
     def digest(self, *label: str) -> bytes:
         return self.stream(*label).read(32)

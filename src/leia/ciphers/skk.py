@@ -20,9 +20,10 @@ import numpy as np
 import torch
 
 from ..errors import InputError, KeyMismatchError, NotInvertibleError
+from . import base
 from .base import Cipher, check_bool, check_choice, register
 from .keyfile import Key
-from .keystream import KeyDeriver, SystemRandom
+from .keystream import KeyDeriver, SystemRandom, below_many, bits_many
 from .kernels import ByteMap
 from .layout import COLOR_PERMS, COLOR_PERMS_INV, positions
 from .secrets import Secret
@@ -31,7 +32,6 @@ from .validation import normalise_ids
 
 _PERMS = torch.from_numpy(COLOR_PERMS)
 _PERMS_INV = torch.from_numpy(COLOR_PERMS_INV)
-CHUNK = 1024  # images per kernel call: bounds the int64 gather index to ~25 MB at 32x32
 
 
 def skk_apply(x: torch.Tensor, np_bits: torch.Tensor, color: torch.Tensor | None, inverse: bool = False) -> torch.Tensor:
@@ -49,7 +49,7 @@ def skk_apply(x: torch.Tensor, np_bits: torch.Tensor, color: torch.Tensor | None
 @register("skk")
 class SKK(Cipher):
     description = "pixel-wise NP + colour shuffling (Sirichotedumrong, Kinoshita, Kiya 2019)"
-    key_cache_bytes = 256 * 2**20  # derived per-image keys kept per id (LRU); 4 bytes per pixel
+    key_cache_bytes = 256 * 2**20  # derived per-image keys kept per id (LRU, ~4 bytes per pixel)
 
     @dataclass(frozen=True)
     class Params:
@@ -134,29 +134,36 @@ class SKK(Cipher):
     def per_image_components(self, h: int, w: int, ids: list[str]) -> tuple[np.ndarray, np.ndarray | None]:
         """Keys for a batch: np bits [B, H, W, 3] and colour codes [B, H, W] (or None)."""
         if self.throwaway:
-            draws = SystemRandom()
-            np_bits = draws.bits(len(ids) * 3 * h * w).reshape(-1, h, w, 3)
-            color = draws.below(6, len(ids) * h * w).astype(np.uint8).reshape(-1, h, w) if self.params.color_shuffle else None
-            return np_bits, color
-        base = KeyDeriver(self._secret.value, *self._label(h, w))
-        keys = [self._derived_for(base, h, w, i) for i in ids]
-        np_bits = np.stack([k["np"] for k in keys])
-        color = np.stack([k["color"] for k in keys]) if self.params.color_shuffle else None
-        return np_bits, color
+            draws, n = SystemRandom(), len(ids)
+            bits = draws.bits(n * 3 * h * w).reshape(n, h, w, 3)
+            color = draws.below(6, n * h * w).astype(np.uint8).reshape(n, h, w) if self.params.color_shuffle else None
+            return bits, color
+        packed = np.stack(self._derived(h, w, ids))
+        return packed[..., :3], (packed[..., 3] if self.params.color_shuffle else None)
 
-    def _derived_for(self, base: KeyDeriver, h: int, w: int, image_id: str):
-        cache_key = (h, w, image_id)
-        hit = self._per_image_cache.get(cache_key)
-        if hit is not None:
-            self._per_image_cache.move_to_end(cache_key)
-            return hit
-        comps = self.derive(base.child("image", image_id), h, w)
-        self._per_image_cache[cache_key] = comps
-        self._per_image_cache_size += sum(v.nbytes for v in comps.values())
-        while self._per_image_cache_size > self.key_cache_bytes and self._per_image_cache:
-            _, old = self._per_image_cache.popitem(last=False)
-            self._per_image_cache_size -= sum(v.nbytes for v in old.values())
-        return comps
+    def _derived(self, h: int, w: int, ids: list[str]) -> list[np.ndarray]:
+        """Derived per-image keys, from the LRU cache or derived together for the missing ids."""
+        cache = self._per_image_cache
+        missing = list(dict.fromkeys(i for i in ids if (h, w, i) not in cache))
+        if missing:
+            # Same streams and values as derive(), with the numpy work done for all ids at once.
+            base = KeyDeriver(self._secret.value, *self._label(h, w))
+            keys = [base.child("image", i) for i in missing]
+            fresh = bits_many([k.stream("np") for k in keys], 3 * h * w).reshape(-1, h, w, 3)
+            if self.params.color_shuffle:
+                color = below_many([k.stream("color") for k in keys], 6, h * w).astype(np.uint8)
+                fresh = np.concatenate([fresh, color.reshape(-1, h, w, 1)], axis=-1)
+            for image_id, packed in zip(missing, fresh):
+                cache[(h, w, image_id)] = packed
+                self._per_image_cache_size += packed.nbytes
+        out = []
+        for image_id in ids:
+            cache.move_to_end((h, w, image_id))
+            out.append(cache[(h, w, image_id)])
+        while self._per_image_cache_size > self.key_cache_bytes and len(cache) > 1:
+            _, old = cache.popitem(last=False)
+            self._per_image_cache_size -= old.nbytes
+        return out
 
     def compile(self, comps, h, w):
         pos = positions(3, h, w).transpose(1, 2, 0)  # [H, W, 3]: flat CHW position of (y, x, c)
@@ -179,11 +186,12 @@ class SKK(Cipher):
         else:
             ids = normalise_ids(ids, b, "skk")
         out = torch.empty_like(x)
-        for start in range(0, b, CHUNK):
-            np_bits, color = self.per_image_components(h, w, ids[start : start + CHUNK])
+        step = base.CHUNK  # also bounds the int64 channel index of the kernel
+        for start in range(0, b, step):
+            np_bits, color = self.per_image_components(h, w, ids[start : start + step])
             np_t = torch.from_numpy(np_bits).to(x.device)
             color_t = None if color is None else torch.from_numpy(color).to(x.device)
-            out[start : start + CHUNK] = skk_apply(x[start : start + CHUNK], np_t, color_t, inverse)
+            out[start : start + step] = skk_apply(x[start : start + step], np_t, color_t, inverse)
         return out
 
     def _encrypt_batch(self, x, ids):

@@ -1,0 +1,133 @@
+"""The `leia` command: the data owner's folder tool, keygen, scheme listing, and the gallery."""
+
+import hashlib
+import json
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from leia import ciphers
+from leia.cli import main
+from tests.helpers import random_images
+
+
+def write_folder(root, n=5, size=(16, 16), mode="RGB"):
+    """A small image-folder tree with JPEG and PNG files, like a dataset."""
+    imgs = {}
+    for i in range(n):
+        x = random_images((), *size, seed=i)
+        rel = f"train/{'cat' if i % 2 else 'dog'}/{i:04d}"
+        path = root / (rel + (".jpg" if i % 2 else ".png"))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        im = Image.fromarray(x.permute(1, 2, 0).numpy())
+        im.convert(mode).save(path, quality=95) if mode != "RGB" else im.save(path, quality=95)
+        with Image.open(path) as back:
+            imgs[rel] = np.array(back.convert("RGB"))  # what the tool reads (JPEG is lossy on write)
+    return imgs
+
+
+def read_tree(root):
+    return {p.relative_to(root).with_suffix("").as_posix(): np.array(Image.open(p))
+            for p in sorted(root.rglob("*.png"))}
+
+
+@pytest.mark.parametrize(
+    "scheme,params",
+    [("etc", ["block_size=4"]), ("tanaka", []), ("skk", ["key_mode=per_image"]), ("etc", ["grayscale=true"]),
+     ("vit_block", ["block_size=8", "np=true"]), ("ele", [])],
+)
+def test_encrypt_then_decrypt_a_folder(tmp_path, scheme, params):
+    plain = write_folder(tmp_path / "data")
+    args = ["encrypt", str(tmp_path / "data"), str(tmp_path / "enc"), "--scheme", scheme, "--seed", "4",
+            "--key-out", str(tmp_path / "keys" / "owner.key"), "--quiet"]
+    for p in params:
+        args += ["-p", p]
+    assert main(args) == 0
+    enc = read_tree(tmp_path / "enc")
+    assert sorted(enc) == sorted(plain)
+    manifest = json.loads((tmp_path / "enc" / "leia-encryption.json").read_text())
+    assert manifest["scheme"] == scheme and manifest["images"] == 5
+    # the shared folder holds ciphertexts exactly as the library produces them, and no key
+    cipher = ciphers.load(tmp_path / "keys" / "owner.key")
+    for rel, img in plain.items():
+        x = torch.from_numpy(img).permute(2, 0, 1)
+        y = cipher.encrypt(x, ids=rel if cipher.needs_ids else None)
+        got = torch.from_numpy(enc[rel])
+        got = got[None] if got.ndim == 2 else got.permute(2, 0, 1)
+        assert torch.equal(got, y), rel
+    key_bytes = (tmp_path / "keys" / "owner.key").read_bytes()
+    assert all(key_bytes not in p.read_bytes() for p in (tmp_path / "enc").rglob("*") if p.is_file())
+    assert main(["decrypt", str(tmp_path / "enc"), str(tmp_path / "dec"), "--key-file",
+                 str(tmp_path / "keys" / "owner.key"), "--quiet"]) == 0
+    dec = read_tree(tmp_path / "dec")
+    for rel, img in plain.items():
+        if "grayscale=true" in params:
+            assert np.abs(dec[rel].astype(int) - img.astype(int)).max() <= 3  # YCbCr rounding only
+        else:
+            assert np.array_equal(dec[rel], img), rel
+
+
+def test_folder_tool_refuses_to_overwrite_or_leak_the_key(tmp_path, capsys):
+    write_folder(tmp_path / "data", n=2)
+    base = ["encrypt", str(tmp_path / "data"), str(tmp_path / "enc"), "--scheme", "etc", "--seed", "1", "--quiet"]
+    assert main(base + ["--key-out", str(tmp_path / "enc" / "k.key")]) == 2
+    assert "must not be written inside the shared folder" in capsys.readouterr().err
+    assert main(base) == 2
+    assert "give --key-out" in capsys.readouterr().err
+    assert main(base + ["--key-out", str(tmp_path / "k.key")]) == 0
+    assert main(base + ["--key-out", str(tmp_path / "k2.key")]) == 2
+    assert "not empty; refusing to overwrite" in capsys.readouterr().err
+    (tmp_path / "enc2").mkdir()
+    base[2] = str(tmp_path / "enc2")
+    assert main(base + ["--key-out", str(tmp_path / "k.key")]) == 2
+    assert "refusing to overwrite a key file" in capsys.readouterr().err
+
+
+def test_folder_of_mixed_sizes_is_refused_for_size_dependent_keys(tmp_path, capsys):
+    write_folder(tmp_path / "data", n=2, size=(16, 16))
+    write_folder(tmp_path / "data" / "more", n=1, size=(32, 32))
+    assert main(["encrypt", str(tmp_path / "data"), str(tmp_path / "enc"), "--scheme", "etc", "--seed", "1",
+                 "--key-out", str(tmp_path / "k.key"), "--quiet"]) == 2
+    assert "keys depend on the image size" in capsys.readouterr().err
+
+
+def test_grayscale_images_expand_losslessly_and_rgba_is_refused(tmp_path, capsys):
+    write_folder(tmp_path / "gray", n=2, mode="L")
+    assert main(["encrypt", str(tmp_path / "gray"), str(tmp_path / "enc"), "--scheme", "tanaka", "--seed", "1",
+                 "--key-out", str(tmp_path / "k.key"), "--quiet"]) == 0
+    assert "expanded to RGB" in capsys.readouterr().out
+    write_folder(tmp_path / "rgba", n=1, mode="RGBA")
+    (tmp_path / "rgba" / "train" / "dog" / "0000.png").rename(tmp_path / "rgba" / "x.png")
+    assert main(["encrypt", str(tmp_path / "rgba"), str(tmp_path / "enc2"), "--scheme", "tanaka", "--seed", "1",
+                 "--key-out", str(tmp_path / "k2.key"), "--quiet"]) == 2
+    assert "mode RGBA would lose information" in capsys.readouterr().err
+
+
+def test_keygen_schemes_and_errors(tmp_path, capsys):
+    assert main(["keygen", str(tmp_path / "s")]) == 0
+    secret = (tmp_path / "s").read_text().strip()
+    assert secret not in capsys.readouterr().out  # the secret itself is never printed
+    assert main(["schemes"]) == 0
+    out = capsys.readouterr().out
+    for name in ciphers.names():
+        assert name in out
+    assert "717.4" in out and "5719.0" in out  # etc and skk key spaces at 32x32
+    assert main(["encrypt", str(tmp_path / "nope"), str(tmp_path / "o"), "--scheme", "etc", "--seed", "0",
+                 "--key-out", str(tmp_path / "k")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+
+
+def test_gallery_renders_every_scheme(tmp_path):
+    from leia.gallery import GALLERY
+
+    assert {name for _, name, _ in GALLERY} == set(ciphers.names())
+    out = tmp_path / "g.png"
+    assert main(["gallery", "--out", str(out), "--size", "64"]) == 0
+    first = hashlib.sha256(out.read_bytes()).hexdigest()
+    with Image.open(out) as im:
+        assert im.width > 600 and im.height > 500
+    out.unlink()
+    assert main(["gallery", "--out", str(out), "--size", "64"]) == 0
+    assert hashlib.sha256(out.read_bytes()).hexdigest() == first  # deterministic figure
