@@ -9,6 +9,8 @@
 
 from __future__ import annotations
 
+from typing import Mapping
+
 from ..errors import (
     ImageDtypeError,
     ImageFormatError,
@@ -41,6 +43,19 @@ def create(name: str, **params) -> Cipher:
     return SCHEMES.create(name, **params)
 
 
+def from_config(scheme: Mapping, key: Mapping | None = None) -> Cipher:
+    """Build a cipher from a `conf/scheme/*.yaml` node (name + parameters) and a `conf/key/*.yaml`
+    node (seed, secret_file or key_file; empty means LEIA_SECRET)."""
+    params = {k: v for k, v in dict(scheme).items() if k not in ("name", "defaults")}
+    sources = {k: v for k, v in dict(key or {}).items() if v is not None}
+    unknown = sorted(set(sources) - {"seed", "secret_file", "key_file"})
+    if unknown:
+        raise UnknownNameError(f"unknown key setting(s) {', '.join(unknown)}; expected seed, secret_file or key_file")
+    if "key_file" in sources:
+        return create(scheme["name"], key_file=sources["key_file"], **params)
+    return create(scheme["name"], **params, **sources)
+
+
 def load(key_file, **params) -> Cipher:
     """Build the cipher a key file was made for."""
     key = Key.load(key_file)
@@ -50,5 +65,5 @@ def load(key_file, **params) -> Cipher:
 __all__ = [
     "BatchCipher", "Cipher", "CipherTransform", "ENV_VAR", "ImageDtypeError", "ImageFormatError", "InputError",
     "Key", "KeyMaterialError", "KeyMismatchError", "LeiaError", "NotInvertibleError", "Secret",
-    "UnknownNameError", "create", "get", "load", "names", "register", "write_secret_file",
+    "UnknownNameError", "create", "from_config", "get", "load", "names", "register", "write_secret_file",
 ]

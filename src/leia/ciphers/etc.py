@@ -70,11 +70,11 @@ class EtC(Cipher):
         n = self.n_blocks(h, w)
         comps = {
             "block_perm": keys.stream("block_perm").permutation(n),
-            "dihedral": keys.stream("dihedral").below(8, n).astype(np.uint8),
+            "dihedral": keys.stream("dihedral").below(8, n),
             "np": keys.stream("np").bits(n),
         }
         if not self.params.grayscale:
-            comps["color"] = keys.stream("color").below(6, n).astype(np.uint8)
+            comps["color"] = keys.stream("color").below(6, n)
         return comps
 
     def check_components(self, comps, h, w):

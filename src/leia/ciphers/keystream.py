@@ -10,7 +10,7 @@ The length prefixes keep labels unambiguous whatever an image identifier contain
 
 Draws consume the stream in order:
 - `bits(n)`: bytes, least-significant bit first;
-- `below(k, n)`: uniform digits in 0..k-1 for k <= 256. With j the largest power such that
+- `below(k, n)`: uniform digits in 0..k-1 for k <= 256 (uint8). With j the largest power such that
   k**j <= 256, a byte b is accepted when b < (256 // k**j) * k**j and yields the j base-k digits of
   b % k**j, least significant first (k = 6 gives 3 digits per byte, accepting b < 216);
 - `permutation(n)`: Fisher-Yates, for i = n-1 .. 1 swap a[i] with a[j], j uniform in 0..i from a
@@ -62,13 +62,15 @@ def bits_many(sources: list["_Draws"], n: int) -> np.ndarray:
 
 
 def below_many(sources: list["_Draws"], k: int, n: int) -> np.ndarray:
-    """`below(k, n)` of every source, as one [S, n] int64 array. Each source yields the digits of
+    """`below(k, n)` of every source, as one [S, n] uint8 array. Each source yields the digits of
     its accepted bytes in stream order, however many bytes are read at a time."""
     if k == 1:
-        return np.zeros((len(sources), n), dtype=np.int64)
+        return np.zeros((len(sources), n), dtype=np.uint8)
     j, base, limit = _digit_params(k)
     need = -(-n // j)  # accepted bytes per source
-    width = int(need * 256 / limit) + 8  # expected to suffice; short rows read on below
+    p = limit / 256
+    # Bytes to read so that a source is short only ~0.1% of the time (mean + 3 sd of a negative binomial).
+    width = int(need / p + 3 * math.sqrt(need * (1 - p)) / p) + 8
     raw = np.frombuffer(b"".join(s.read(width) for s in sources), dtype=np.uint8).reshape(len(sources), width)
     accepted = raw < limit
     rank = np.cumsum(accepted, axis=1, dtype=np.int32)  # the first `need` accepted bytes of a row, in order
@@ -76,13 +78,12 @@ def below_many(sources: list["_Draws"], k: int, n: int) -> np.ndarray:
     chosen = np.empty((len(sources), need), dtype=np.uint8)
     chosen[full] = raw[full][(accepted & (rank <= need))[full]].reshape(-1, need)
     for r in np.flatnonzero(~full):  # rare: this source needs more bytes
-        values = list(raw[r][accepted[r]])
-        while len(values) < need:
-            extra = np.frombuffer(sources[r].read(32), dtype=np.uint8)
-            values.extend(extra[extra < limit])
-        chosen[r] = values[:need]
+        row = raw[r]
+        while np.count_nonzero(row < limit) < need:
+            row = np.concatenate([row, np.frombuffer(sources[r].read(64), dtype=np.uint8)])
+        chosen[r] = row[row < limit][:need]
     digits = _digit_table(k)[chosen]  # [S, need, j], least significant digit first
-    return digits.reshape(len(sources), -1)[:, :n].astype(np.int64)
+    return digits.reshape(len(sources), -1)[:, :n]
 
 
 @functools.lru_cache(maxsize=None)
@@ -136,9 +137,7 @@ class _Draws(abc.ABC):
         return bits_many([self], n)[0]
 
     def below(self, k: int, n: int) -> np.ndarray:
-        """n independent uniform integers in 0..k-1 (1 <= k <= 256), as int64."""
-        if k == 1:
-            return np.zeros(n, dtype=np.int64)
+        """n independent uniform integers in 0..k-1 (1 <= k <= 256), as uint8."""
         return below_many([self], k, n)[0]
 
     def permutation(self, n: int) -> np.ndarray:

@@ -34,16 +34,23 @@ _PERMS = torch.from_numpy(COLOR_PERMS)
 _PERMS_INV = torch.from_numpy(COLOR_PERMS_INV)
 
 
-def skk_apply(x: torch.Tensor, np_bits: torch.Tensor, color: torch.Tensor | None, inverse: bool = False) -> torch.Tensor:
-    """Batched per-image kernel. x [B, 3, H, W] uint8; np_bits [B, H, W, 3] 0/1; color [B, H, W]."""
-    npm = np_bits.permute(0, 3, 1, 2).to(torch.uint8) * 255  # NP mask by input channel
-    if color is None:
+def skk_apply(x: torch.Tensor, keys: torch.Tensor, inverse: bool = False) -> torch.Tensor:
+    """Batched per-image kernel. x [B, 3, H, W] uint8; keys [B, 3 or 4, H, W] uint8 in kernel form:
+    the NP mask (0/255) by input channel, then the colour code when colours are shuffled."""
+    npm = keys[:, :3]
+    if keys.shape[1] == 3:
         return x ^ npm
     table = (_PERMS_INV if inverse else _PERMS).to(x.device)
-    src = table[color.long()].permute(0, 3, 1, 2)  # [B, 3, H, W] channel index
+    src = table[keys[:, 3].long()].permute(0, 3, 1, 2)  # [B, 3, H, W] channel index
     if inverse:
         return torch.gather(x, 1, src) ^ npm
     return torch.gather(x ^ npm, 1, src)
+
+
+def kernel_form(np_bits: np.ndarray, color: np.ndarray | None) -> np.ndarray:
+    """np bits [..., H, W, 3] (0/1) and colour codes [..., H, W] -> uint8 [..., 3 or 4, H, W]."""
+    mask = np.moveaxis(np_bits, -1, -3).astype(np.uint8) * 255
+    return mask if color is None else np.concatenate([mask, color[..., None, :, :].astype(np.uint8)], axis=-3)
 
 
 @register("skk")
@@ -96,7 +103,7 @@ class SKK(Cipher):
     def derive(self, keys, h, w):
         comps = {"np": keys.stream("np").bits(3 * h * w).reshape(h, w, 3)}
         if self.params.color_shuffle:
-            comps["color"] = keys.stream("color").below(6, h * w).astype(np.uint8).reshape(h, w)
+            comps["color"] = keys.stream("color").below(6, h * w).reshape(h, w)
         return comps
 
     def check_components(self, comps, h, w):
@@ -132,28 +139,36 @@ class SKK(Cipher):
         return super().components(h, w)
 
     def per_image_components(self, h: int, w: int, ids: list[str]) -> tuple[np.ndarray, np.ndarray | None]:
-        """Keys for a batch: np bits [B, H, W, 3] and colour codes [B, H, W] (or None)."""
+        """Keys for a batch as `derive` gives them: np bits [B, H, W, 3] and colour codes [B, H, W] (or None)."""
+        keys = self._kernel_keys(h, w, ids)
+        np_bits = np.moveaxis(keys[:, :3], 1, -1) // 255
+        return np_bits, (keys[:, 3] if self.params.color_shuffle else None)
+
+    def _kernel_keys(self, h: int, w: int, ids: list[str]) -> np.ndarray:
+        """Keys for a batch in kernel form [B, 3 or 4, H, W]."""
         if self.throwaway:
+            # Never reproduced, so drawn directly in kernel layout (NP mask by channel, then codes).
             draws, n = SystemRandom(), len(ids)
-            bits = draws.bits(n * 3 * h * w).reshape(n, h, w, 3)
-            color = draws.below(6, n * h * w).astype(np.uint8).reshape(n, h, w) if self.params.color_shuffle else None
-            return bits, color
-        packed = np.stack(self._derived(h, w, ids))
-        return packed[..., :3], (packed[..., 3] if self.params.color_shuffle else None)
+            keys = np.empty((n, 4 if self.params.color_shuffle else 3, h, w), dtype=np.uint8)
+            np.multiply(draws.bits(n * 3 * h * w).reshape(n, 3, h, w), 255, out=keys[:, :3])
+            if self.params.color_shuffle:
+                keys[:, 3] = draws.below(6, n * h * w).reshape(n, h, w)
+            return keys
+        return np.stack(self._derived(h, w, ids))
 
     def _derived(self, h: int, w: int, ids: list[str]) -> list[np.ndarray]:
-        """Derived per-image keys, from the LRU cache or derived together for the missing ids."""
+        """Derived per-image keys (kernel form), from the LRU cache or derived together for the missing ids."""
         cache = self._per_image_cache
         missing = list(dict.fromkeys(i for i in ids if (h, w, i) not in cache))
         if missing:
             # Same streams and values as derive(), with the numpy work done for all ids at once.
             base = KeyDeriver(self._secret.value, *self._label(h, w))
             keys = [base.child("image", i) for i in missing]
-            fresh = bits_many([k.stream("np") for k in keys], 3 * h * w).reshape(-1, h, w, 3)
+            bits = bits_many([k.stream("np") for k in keys], 3 * h * w).reshape(-1, h, w, 3)
+            color = None
             if self.params.color_shuffle:
-                color = below_many([k.stream("color") for k in keys], 6, h * w).astype(np.uint8)
-                fresh = np.concatenate([fresh, color.reshape(-1, h, w, 1)], axis=-1)
-            for image_id, packed in zip(missing, fresh):
+                color = below_many([k.stream("color") for k in keys], 6, h * w).reshape(-1, h, w)
+            for image_id, packed in zip(missing, kernel_form(bits, color)):
                 cache[(h, w, image_id)] = packed
                 self._per_image_cache_size += packed.nbytes
         out = []
@@ -188,10 +203,8 @@ class SKK(Cipher):
         out = torch.empty_like(x)
         step = base.CHUNK  # also bounds the int64 channel index of the kernel
         for start in range(0, b, step):
-            np_bits, color = self.per_image_components(h, w, ids[start : start + step])
-            np_t = torch.from_numpy(np_bits).to(x.device)
-            color_t = None if color is None else torch.from_numpy(color).to(x.device)
-            out[start : start + step] = skk_apply(x[start : start + step], np_t, color_t, inverse)
+            keys = torch.from_numpy(self._kernel_keys(h, w, ids[start : start + step])).to(x.device)
+            out[start : start + step] = skk_apply(x[start : start + step], keys, inverse)
         return out
 
     def _encrypt_batch(self, x, ids):
