@@ -105,20 +105,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("path")
     p.set_defaults(func=cmd_keygen)
 
-    p = sub.add_parser("encrypt", help="encrypt a folder of images into lossless PNGs")
-    p.add_argument("src")
-    p.add_argument("dst")
-    add_key_arguments(p)
-    p.add_argument("--key-out", help="where to write the key file (outside DST)")
-    p.add_argument("--quiet", action="store_true")
-    p.set_defaults(func=cmd_encrypt)
-
-    p = sub.add_parser("decrypt", help="decrypt a folder written by `leia encrypt`")
-    p.add_argument("src")
-    p.add_argument("dst")
-    add_key_arguments(p)
-    p.add_argument("--quiet", action="store_true")
-    p.set_defaults(func=cmd_decrypt)
+    for name, help_text, func in (
+        ("encrypt", "encrypt a folder of images into lossless PNGs", cmd_encrypt),
+        ("decrypt", "decrypt a folder written by `leia encrypt`", cmd_decrypt),
+    ):
+        p = sub.add_parser(name, help=help_text)
+        p.add_argument("src")
+        p.add_argument("dst")
+        add_key_arguments(p)
+        if name == "encrypt":
+            p.add_argument("--key-out", help="where to write the key file (outside DST)")
+        p.add_argument("--quiet", action="store_true")
+        p.set_defaults(func=func)
 
     p = sub.add_parser("gallery", help="render every scheme on one image")
     p.add_argument("--out", default="docs/gallery.png")

@@ -125,6 +125,10 @@ class Cipher(abc.ABC):
     def block_size(self) -> int:
         return getattr(self.params, "block_size", 1)
 
+    def n_blocks(self, h: int, w: int) -> int:
+        """Number of M×M blocks of an h×w image."""
+        return (h // self.block_size) * (w // self.block_size)
+
     @property
     def uses_secret(self) -> bool:
         return True

@@ -34,9 +34,6 @@ class ELE(Cipher):
     def nibbles(self) -> int:
         return 6 * self.block_size**2
 
-    def n_blocks(self, h: int, w: int) -> int:
-        return (h // self.block_size) * (w // self.block_size)
-
     def derive(self, keys, h, w):
         n = self.n_blocks(h, w)
         comps = {

@@ -64,7 +64,7 @@ class EtC(Cipher):
 
     def n_blocks(self, h: int, w: int) -> int:
         _, gh, gw = self.grid(h, w)
-        return (gh // self.block_size) * (gw // self.block_size)
+        return super().n_blocks(gh, gw)
 
     def derive(self, keys, h, w):
         n = self.n_blocks(h, w)

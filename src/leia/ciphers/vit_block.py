@@ -38,9 +38,6 @@ class ViTBlock(Cipher):
     def block_len(self) -> int:
         return 3 * self.block_size**2
 
-    def n_blocks(self, h: int, w: int) -> int:
-        return (h // self.block_size) * (w // self.block_size)
-
     def derive(self, keys, h, w):
         comps = {
             "block_perm": keys.stream("block_perm").permutation(self.n_blocks(h, w)),
