@@ -1,11 +1,17 @@
-"""Training in the encrypted domain (`python train.py scheme=skk`) is not built yet: it arrives with
-issue #3 (LightningDataModule + classifier LightningModule + Hydra config conf/train.yaml).
+"""Train a classifier on encrypted images: `python train.py scheme=skk` (see conf/train.yaml)."""
 
-What works today is the cipher library and its tools: `leia gallery`, `leia encrypt`, `leia decrypt`,
-`leia schemes`, and `from leia import ciphers` (see README.md).
-"""
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig
 
-import sys
+
+@hydra.main(config_path="conf", config_name="train", version_base="1.3")
+def main(cfg: DictConfig) -> None:
+    from leia.training import run
+
+    hc = HydraConfig.get()
+    run(cfg, hc.runtime.output_dir, choices=dict(hc.runtime.choices))
+
 
 if __name__ == "__main__":
-    sys.exit("train.py: training is not implemented yet (issue #3); see README.md for what works today")
+    main()

@@ -27,7 +27,8 @@ VARIANTS: dict[str, list[dict]] = {
     ],
     "etc": [{"block_size": 8}, {"block_size": 16}, {"grayscale": True}, {"grayscale": True, "block_size": 8},
             {"color_shuffle": "legacy_inplace"}],
-    "vit_block": [{"block_size": 4}, {"block_size": 8, "np": True}, {"block_size": 16, "np": True}],
+    "vit_block": [{"block_size": 4}, {"block_size": 8, "np": True}, {"block_size": 16, "np": True},
+                  {"block_size": 4, "scramble": False, "np": True}],
 }
 
 
@@ -71,3 +72,37 @@ def sizes_for(cipher) -> list[tuple[int, int]]:
 
 
 cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device on this machine")
+
+
+# ---------------------------------------------------------------- training runs
+CONF = Path(__file__).resolve().parents[1] / "conf"
+ROOT = CONF.parent
+
+
+def compose_train(overrides: list[str], runs: Path):
+    """Compose conf/train.yaml like `python train.py <overrides>` does (HydraConfig set, so the run
+    name resolves), with run directories under `runs`."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.hydra_config import HydraConfig
+
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        cfg = compose("train", overrides=[*overrides, f"paths.runs={runs}"], return_hydra_config=True)
+    HydraConfig.instance().set_config(cfg)
+    return cfg
+
+
+def run_train(overrides: list[str], runs: Path) -> tuple[dict, Path]:
+    """Run one training configuration in-process; returns (metrics, run directory)."""
+    from omegaconf import open_dict
+
+    from leia.training import run
+
+    cfg = compose_train(overrides, runs)
+    run_dir = Path(cfg.hydra.run.dir)
+    choices = dict(cfg.hydra.runtime.choices)
+    with open_dict(cfg):
+        del cfg["hydra"]
+    return run(cfg, run_dir, choices=choices), run_dir
+
+
+FAST = ["trainer.fast_dev_run=true", "trainer.enable_progress_bar=false", "logger=csv"]

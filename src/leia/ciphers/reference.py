@@ -163,7 +163,9 @@ def _ref_ele(cipher, img, image_id, decrypt):
 
 def _ref_vit_block(cipher, img, image_id, decrypt):
     comps = cipher.components(*img.shape[:2])
-    return vit_block(img, comps["block_perm"], comps["pixel_perm"], comps.get("np"), cipher.block_size, decrypt)
+    n = (img.shape[0] // cipher.block_size) * (img.shape[1] // cipher.block_size)
+    block_perm = comps.get("block_perm", np.arange(n))  # scramble=false keeps block positions
+    return vit_block(img, block_perm, comps["pixel_perm"], comps.get("np"), cipher.block_size, decrypt)
 
 
 def _ref_etc(cipher, img, image_id, decrypt):

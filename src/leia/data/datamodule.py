@@ -1,0 +1,156 @@
+"""The LightningDataModule of encrypted-domain training.
+
+Pipeline, in the threat model's order: plain-domain augmentation (data owner) -> encryption ->
+float conversion and normalisation (the model's side). Encryption runs either in the dataset
+workers (`placement: dataset`) or on whole batches after transfer to the device (`placement:
+device`); both give identical tensors for the same key. Images are decoded once and kept in
+memory as uint8.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import lightning as L
+import torch
+
+from ..ciphers import BatchCipher, Cipher
+from ..errors import InputError
+from .loading import Augment, EncryptedImages, EpochSampler, ResumableLoader
+from .sources import Images, load_split
+
+PLACEMENTS = ("dataset", "device")
+
+
+@dataclass
+class DataConfig:
+    name: str = "digits"
+    options: dict = field(default_factory=dict)  # source options: root, format, download, size
+    batch_size: int = 128
+    eval_batch_size: int = 512
+    num_workers: int = 0
+    placement: str = "dataset"
+    augment: bool = True
+    pad: int = 4
+    flip: float = 0.5
+    mean: float | list[float] = 0.5
+    std: float | list[float] = 0.25
+    eval_plain: bool = False  # also evaluate on plain (unencrypted) test images
+    train_limit: int | None = None  # class-balanced subset of the training set (CPU budgets)
+    test_limit: int | None = None
+    seed: int = 0
+
+
+class EncryptedDataModule(L.LightningDataModule):
+    """Train on images encrypted with `cipher`; test on encrypted test images (fresh per-image keys
+    for per-image schemes: test ids differ from train ids) and optionally on plain test images."""
+
+    def __init__(self, cfg: DataConfig, cipher: Cipher):
+        super().__init__()
+        if cfg.placement not in PLACEMENTS:
+            raise InputError(f"data.placement must be one of {', '.join(PLACEMENTS)}, got {cfg.placement!r}")
+        self.cfg = cfg
+        self.cipher = cipher
+        self._batch_cipher = BatchCipher(cipher)
+        self.train_data: Images | None = None
+        self.test_data: Images | None = None
+
+    # ------------------------------------------------------------------ data
+    def prepare_data(self) -> None:
+        # downloads (if asked for) happen once, on one process
+        if self.cfg.options.get("download"):
+            load_split(self.cfg.name, "train", **self.cfg.options)
+            load_split(self.cfg.name, "test", **self.cfg.options)
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.train_data is None:
+            self.train_data = load_split(self.cfg.name, "train", **self.cfg.options).subset(self.cfg.train_limit)
+            self.test_data = load_split(self.cfg.name, "test", **self.cfg.options).subset(self.cfg.test_limit)
+            self.check_compatible()
+
+    def check_compatible(self) -> None:
+        h, w = self.train_data.images.shape[-2:]
+        self.cipher.check_size(h, w)  # a clear error before any training starts
+
+    @property
+    def num_classes(self) -> int:
+        self.setup()
+        return len(self.train_data.classes)
+
+    @property
+    def image_size(self) -> tuple[int, int]:
+        self.setup()
+        return tuple(self.train_data.images.shape[-2:])
+
+    @property
+    def input_shape(self) -> tuple[int, int, int]:
+        """Shape [C, H, W] of what the model sees: the ciphertext of one image."""
+        return self.cipher.cipher_shape(*self.image_size)
+
+    def _augment(self) -> Augment | None:
+        return Augment(self.cfg.pad, self.cfg.flip) if self.cfg.augment else None
+
+    def dataset(self, split: str, plain: bool = False, augment: bool = False) -> EncryptedImages:
+        data = self.train_data if split == "train" else self.test_data
+        in_workers = not plain and self.cfg.placement == "dataset"
+        return EncryptedImages(data, self._augment() if augment else None, self.cipher if in_workers else None, plain)
+
+    def _loader(self, dataset: EncryptedImages, train: bool) -> ResumableLoader:
+        sampler = EpochSampler(len(dataset), self.cfg.seed, shuffle=train, augment=dataset.augment)
+        return ResumableLoader(
+            dataset,
+            batch_size=self.cfg.batch_size if train else self.cfg.eval_batch_size,
+            sampler=sampler,
+            num_workers=self.cfg.num_workers,
+            persistent_workers=self.cfg.num_workers > 0,
+            drop_last=False,
+        )
+
+    def train_dataloader(self):
+        return self._loader(self.dataset("train", augment=True), train=True)
+
+    def val_dataloader(self):
+        return self._loader(self.dataset("test"), train=False)
+
+    def test_dataloader(self):
+        loaders = [self._loader(self.dataset("test"), train=False)]
+        if self.cfg.eval_plain:
+            loaders.append(self._loader(self.dataset("test", plain=True), train=False))
+        return loaders
+
+    # ------------------------------------------------------------------ device side
+    def on_after_batch_transfer(self, batch: dict, dataloader_idx: int) -> dict:
+        x = batch["image"]
+        if self.cfg.placement == "device" and not bool(batch["plain"][0]):
+            ids = list(batch["id"]) if self.cipher.needs_ids else None
+            x = self._batch_cipher(x, ids=ids)
+        batch["image"] = self.normalise(x)
+        return batch
+
+    def normalise(self, x: torch.Tensor) -> torch.Tensor:
+        """uint8 -> float, then (x/255 - mean) / std per channel (a scalar applies to every channel)."""
+        mean = torch.as_tensor(self.cfg.mean, dtype=torch.float32, device=x.device).reshape(-1, 1, 1)
+        std = torch.as_tensor(self.cfg.std, dtype=torch.float32, device=x.device).reshape(-1, 1, 1)
+        if mean.numel() not in (1, x.shape[-3]) or std.numel() not in (1, x.shape[-3]):
+            raise InputError(f"data.mean/std need 1 or {x.shape[-3]} values for {x.shape[-3]}-channel inputs")
+        return (x.float() / 255.0 - mean) / std
+
+    def state_dict(self) -> dict[str, Any]:
+        return {}  # nothing to restore; and never the key
+
+
+def sample_grid(dm: EncryptedDataModule, n: int = 8) -> torch.Tensor:
+    """uint8 [3, 2h, n·w] grid: plain training images (top) and their ciphertexts (bottom), as the
+    model sees them (no augmentation)."""
+    from torchvision.utils import make_grid
+
+    dm.setup()
+    x = dm.train_data.images[:n]
+    ids = [f"train/{i}" for i in range(len(x))] if dm.cipher.needs_ids else None
+    y = dm.cipher.encrypt(x, ids=ids)
+    if y.shape[1] == 1:  # grayscale EtC: show the YCbCr planes as grey
+        y = y.expand(-1, 3, -1, -1)
+    if y.shape[-1] != x.shape[-1]:  # ... which are 3x wider: pad the plain images with white
+        x = torch.nn.functional.pad(x, (0, y.shape[-1] - x.shape[-1]), value=255)
+    return make_grid(torch.cat([x, y]), nrow=len(x), padding=2, pad_value=255)

@@ -1,0 +1,113 @@
+"""Deterministic, resumable loading of in-memory uint8 images.
+
+The data owner's side of the pipeline: plain-domain augmentation (random crop with padding, then a
+horizontal flip), then — when encryption runs in the dataset workers — encryption. Every random
+choice is a function of (seed, epoch, position in the epoch): the sampler draws the epoch's order and
+augmentation parameters up front and hands them to the workers, so results do not depend on the
+number of workers, on where encryption runs, or on whether the run was interrupted and resumed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterator
+
+import torch
+from torch.utils.data import DataLoader, Dataset, Sampler
+
+from ..ciphers import Cipher
+from .sources import Images
+
+
+@dataclass(frozen=True)
+class Augment:
+    """Random crop (zero padding `pad`) and horizontal flip with probability `flip`, in the plain domain."""
+
+    pad: int = 4
+    flip: float = 0.5
+
+    @property
+    def active(self) -> bool:
+        return self.pad > 0 or self.flip > 0
+
+    def draw(self, n: int, generator: torch.Generator) -> torch.Tensor:
+        """[n, 3] int64 parameters (dy, dx, flip) for n images."""
+        shifts = torch.randint(0, 2 * self.pad + 1, (n, 2), generator=generator)
+        flips = (torch.rand(n, generator=generator) < self.flip).long()[:, None]
+        return torch.cat([shifts, flips], dim=1)
+
+    def apply(self, x: torch.Tensor, params: torch.Tensor) -> torch.Tensor:
+        dy, dx, flip = (int(v) for v in params)
+        if self.pad:
+            h, w = x.shape[-2:]
+            x = torch.nn.functional.pad(x, (self.pad,) * 4)[..., dy : dy + h, dx : dx + w]
+        return x.flip(-1) if flip else x
+
+
+class EpochSampler(Sampler):
+    """Yields (index, augmentation parameters) for one epoch; the order and the parameters depend
+    only on (seed, epoch). `skip(n)` makes the next epoch start at its n-th sample (resume)."""
+
+    def __init__(self, n: int, seed: int, shuffle: bool, augment: Augment | None):
+        self.n, self.seed, self.shuffle, self.augment = n, seed, shuffle, augment
+        self.epoch = 0
+        self._skip = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def skip(self, samples: int) -> None:
+        self._skip = samples
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __iter__(self) -> Iterator[tuple[int, tuple[int, ...] | None]]:
+        g = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
+        order = torch.randperm(self.n, generator=g) if self.shuffle else torch.arange(self.n)
+        params = self.augment.draw(self.n, g) if self.augment and self.augment.active else None
+        start, self._skip = self._skip, 0
+        for k in range(start, self.n):
+            yield int(order[k]), (None if params is None else tuple(params[k].tolist()))
+
+
+class EncryptedImages(Dataset):
+    """Items are dicts: image (uint8, augmented, encrypted when `cipher` is given), label, index,
+    id (the image's stable id) and plain (True for a loader whose images are never encrypted)."""
+
+    def __init__(self, data: Images, augment: Augment | None = None, cipher: Cipher | None = None, plain: bool = False):
+        self.data, self.augment, self.cipher, self.plain = data, augment, cipher, plain
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    def image_id(self, index: int) -> str:
+        """Stable identifier of an image, the key of its per-image key: split/index."""
+        return f"{self.data.split}/{index}"
+
+    def __getitem__(self, item) -> dict:
+        index, params = item if isinstance(item, tuple) else (item, None)
+        x = self.data.images[index]
+        if params is not None:
+            x = self.augment.apply(x, torch.tensor(params))
+        if self.cipher is not None:
+            x = self.cipher.encrypt(x, ids=self.image_id(index) if self.cipher.needs_ids else None)
+        return {"image": x.contiguous(), "label": self.data.labels[index], "index": index,
+                "id": self.image_id(index), "plain": self.plain}
+
+
+class ResumableLoader(DataLoader):
+    """A DataLoader that Lightning can checkpoint mid-epoch: its state is (epoch, batches done by
+    the training loop), reported by `BatchProgress` before each checkpoint is written."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.batches_done = 0
+
+    def state_dict(self) -> dict:
+        return {"epoch": self.sampler.epoch, "batches_done": self.batches_done}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.sampler.set_epoch(state["epoch"])
+        self.sampler.skip(state["batches_done"] * self.batch_size)
+        self.batches_done = state["batches_done"]

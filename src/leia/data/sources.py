@@ -1,0 +1,154 @@
+"""Dataset sources: where images come from, decoded once into uint8 tensors kept in memory.
+
+Every source returns, per split, `Images(images uint8 [N, 3, H, W], labels int64 [N], classes)`.
+Registered sources:
+- `digits`: scikit-learn's handwritten digits (shipped inside its wheel: the offline default),
+  8×8 grey levels 0..16 scaled to 0..255, resized to 32×32 and replicated to RGB. Fixed split:
+  every 5th image (by index) is a test image.
+- `cifar10`, `cifar100`: torchvision's binary release (downloaded when `download: true`), or an
+  image-folder copy of it (`format: imagefolder`, e.g. ../shared/data/cifar10, the JPEG copy).
+- `imagefolder`: any folder with train/<class>/ and test/<class>/ (or val/<class>/) subfolders.
+A missing dataset raises an error that says where it looked and how to get the data.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from ..errors import InputError
+from ..registry import Registry
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".ppm", ".tif", ".tiff", ".webp")
+
+
+@dataclass
+class Images:
+    images: torch.Tensor  # uint8 [N, 3, H, W]
+    labels: torch.Tensor  # int64 [N]
+    classes: list[str]
+    split: str
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def subset(self, limit: int | None) -> "Images":
+        """The first `limit` images of every class, in index order (a class-balanced subset)."""
+        if limit is None or limit >= len(self):
+            return self
+        keep = []
+        for c in range(len(self.classes)):
+            keep.extend(torch.nonzero(self.labels == c).flatten()[: max(1, limit // len(self.classes))].tolist())
+        keep = torch.tensor(sorted(keep))
+        return Images(self.images[keep], self.labels[keep], self.classes, self.split)
+
+
+class DatasetNotFound(InputError, FileNotFoundError):
+    """A dataset is not where the config says it is."""
+
+
+SOURCES: Registry = Registry("data source")
+
+
+def load_split(name: str, split: str, **options) -> Images:
+    """Load `split` ("train" or "test") of source `name` with its config options."""
+    return SOURCES.get(name)(split=split, **options)
+
+
+# ---------------------------------------------------------------- digits (offline default)
+@SOURCES.register("digits")
+def digits(split: str, size: int = 32, **_) -> Images:
+    from sklearn.datasets import load_digits
+
+    bunch = load_digits()
+    gray = torch.from_numpy((bunch.images * (255.0 / 16.0)).round().astype(np.uint8))  # [N, 8, 8]
+    gray = torch.nn.functional.interpolate(gray[:, None].float(), size=(size, size), mode="bilinear", align_corners=False)
+    gray = gray.round().clamp(0, 255).to(torch.uint8)
+    labels = torch.from_numpy(bunch.target.astype(np.int64))
+    test = torch.arange(len(labels)) % 5 == 0
+    keep = test if split == "test" else ~test
+    return Images(gray[keep].expand(-1, 3, -1, -1).contiguous(), labels[keep], [str(c) for c in range(10)], split)
+
+
+# ---------------------------------------------------------------- image folders
+def _split_dir(root: Path, split: str) -> Path:
+    candidates = [root / split] + ([root / "val"] if split == "test" else [])
+    for c in candidates:
+        if c.is_dir():
+            return c
+    raise DatasetNotFound(
+        f"no {split} split under {root}: looked for {', '.join(str(c) for c in candidates)}. "
+        f"An image folder needs {root}/train/<class>/*.png|jpg and {root}/test/<class>/ (or val/)."
+    )
+
+
+def _decode(path: Path) -> np.ndarray:
+    with Image.open(path) as im:
+        if im.mode not in ("RGB", "L", "P"):
+            raise InputError(f"{path}: image mode {im.mode} is not RGB (or losslessly convertible to it)")
+        return np.asarray(im.convert("RGB"))
+
+
+def read_image_folder(root: str | Path, split: str, how_to_get: str = "") -> Images:
+    root = Path(root).expanduser()
+    if not root.is_dir():
+        raise DatasetNotFound(f"dataset folder {root} does not exist. {how_to_get}".strip())
+    base = _split_dir(root, split)
+    classes = sorted(d.name for d in base.iterdir() if d.is_dir())
+    files, labels = [], []
+    for c, name in enumerate(classes):
+        found = sorted(p for p in (base / name).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        files += found
+        labels += [c] * len(found)
+    if not files:
+        raise DatasetNotFound(f"no images under {base}/<class>/ (looked for {', '.join(IMAGE_SUFFIXES)})")
+    with ThreadPoolExecutor(8) as pool:  # PIL releases the GIL while decoding
+        arrays = list(pool.map(_decode, files))
+    shapes = {a.shape for a in arrays}
+    if len(shapes) > 1:
+        raise InputError(f"images under {base} have different sizes {sorted(shapes)[:3]}...; resize them to one size first")
+    images = torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).contiguous()
+    return Images(images, torch.tensor(labels, dtype=torch.int64), classes, split)
+
+
+@SOURCES.register("imagefolder")
+def imagefolder(split: str, root: str | None = None, **_) -> Images:
+    if not root:
+        raise DatasetNotFound("data=imagefolder needs data.root=<folder with train/ and test/ subfolders>")
+    return read_image_folder(root, split)
+
+
+# ---------------------------------------------------------------- CIFAR
+def _cifar(name: str, split: str, root: str, format: str = "torchvision", download: bool = False, **_) -> Images:
+    how = (
+        f"Get it with data.download=true (needs internet), or point data.root at an image-folder copy "
+        f"with data.format=imagefolder (e.g. data.root=../shared/data/{name})."
+    )
+    if format == "imagefolder":
+        return read_image_folder(root, split, how)
+    if format != "torchvision":
+        raise InputError(f"data.format must be torchvision or imagefolder, got {format!r}")
+    from torchvision import datasets
+
+    cls = {"cifar10": datasets.CIFAR10, "cifar100": datasets.CIFAR100}[name]
+    try:
+        ds = cls(root=str(Path(root).expanduser()), train=split == "train", download=download)
+    except RuntimeError as e:  # torchvision: "Dataset not found or corrupted"
+        raise DatasetNotFound(f"{name} not found under {Path(root).expanduser()} ({e}). {how}") from None
+    images = torch.from_numpy(ds.data).permute(0, 3, 1, 2).contiguous()
+    return Images(images, torch.tensor(ds.targets, dtype=torch.int64), list(ds.classes), split)
+
+
+@SOURCES.register("cifar10")
+def cifar10(split: str, root: str = "~/.cache/leia/cifar10", **options) -> Images:
+    return _cifar("cifar10", split, root, **options)
+
+
+@SOURCES.register("cifar100")
+def cifar100(split: str, root: str = "~/.cache/leia/cifar100", **options) -> Images:
+    return _cifar("cifar100", split, root, **options)

@@ -1,0 +1,125 @@
+"""The classifier LightningModule: adapter -> backbone, trained on encrypted images.
+
+Metrics (torchmetrics): top-1 and top-5 accuracy on train, val (the test set, every epoch, so the
+best accuracy over epochs is reported as the papers do) and test; with `data.eval_plain`, the test
+loop also measures the same model on plain test images (`test_plain/*`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import lightning as L
+import torch
+import torchmetrics
+from torch import nn
+
+from ..errors import InputError
+
+
+@dataclass
+class OptimConfig:
+    name: str = "sgd"  # sgd | adamw
+    lr: float = 0.1
+    momentum: float = 0.9
+    nesterov: bool = True
+    weight_decay: float = 5e-4
+    betas: tuple[float, float] = (0.9, 0.999)
+
+
+@dataclass
+class ScheduleConfig:
+    name: str = "multistep"  # multistep | cosine | none
+    milestones: list[float] = field(default_factory=lambda: [0.5, 0.75])  # fractions of max_epochs (or epochs if > 1)
+    gamma: float = 0.1
+    warmup_epochs: int = 0
+
+
+def _metrics(num_classes: int) -> torchmetrics.MetricCollection:
+    metrics = {"acc1": torchmetrics.classification.MulticlassAccuracy(num_classes, top_k=1, average="micro")}
+    if num_classes >= 5:
+        metrics["acc5"] = torchmetrics.classification.MulticlassAccuracy(num_classes, top_k=5, average="micro")
+    return torchmetrics.MetricCollection(metrics)
+
+
+class EncryptedClassifier(L.LightningModule):
+    def __init__(self, backbone: nn.Module, adapter: nn.Module, num_classes: int, optim: OptimConfig,
+                 schedule: ScheduleConfig, max_epochs: int, description: dict | None = None):
+        super().__init__()
+        self.model = nn.Sequential()
+        self.model.add_module("adapter", adapter)
+        self.model.add_module("backbone", backbone)
+        self.optim, self.schedule, self.max_epochs = optim, schedule, max_epochs
+        # Only a description of the run (no key material, never the cipher) goes into checkpoints.
+        self.save_hyperparameters({"run": description or {}, "num_classes": num_classes})
+        self.criterion = nn.CrossEntropyLoss()
+        self.train_metrics = _metrics(num_classes).clone(prefix="train/")
+        self.val_metrics = _metrics(num_classes).clone(prefix="val/")
+        self.test_metrics = nn.ModuleList([_metrics(num_classes).clone(prefix="test/"),
+                                           _metrics(num_classes).clone(prefix="test_plain/")])
+        self.val_best = torchmetrics.MaxMetric()
+        self.val_best.persistent(True)  # checkpointed, so a resumed run remembers its best epoch
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(x)
+
+    def training_step(self, batch, batch_idx):
+        logits = self(batch["image"])
+        loss = self.criterion(logits, batch["label"])
+        self.train_metrics.update(logits, batch["label"])
+        self.log("train/loss", loss, prog_bar=True, batch_size=len(logits))
+        return loss
+
+    def on_train_epoch_end(self):
+        self.log_dict(self.train_metrics.compute())
+        self.train_metrics.reset()
+
+    def validation_step(self, batch, batch_idx):
+        logits = self(batch["image"])
+        self.log("val/loss", self.criterion(logits, batch["label"]), batch_size=len(logits))
+        self.val_metrics.update(logits, batch["label"])
+
+    def on_validation_epoch_end(self):
+        values = self.val_metrics.compute()
+        self.val_metrics.reset()
+        self.log_dict(values, prog_bar=True)
+        if not self.trainer.sanity_checking:
+            self.val_best.update(values["val/acc1"])
+            self.log("val/acc1_best", self.val_best.compute())
+
+    def on_test_epoch_start(self):
+        self._tested: set[int] = set()
+
+    def test_step(self, batch, batch_idx, dataloader_idx: int = 0):
+        logits = self(batch["image"])
+        self.test_metrics[dataloader_idx].update(logits, batch["label"])
+        self._tested.add(dataloader_idx)
+
+    def on_test_epoch_end(self):
+        for idx in sorted(self._tested):  # loader 0: encrypted test images; 1: plain ones
+            self.log_dict(self.test_metrics[idx].compute(), add_dataloader_idx=False)
+            self.test_metrics[idx].reset()
+
+    def configure_optimizers(self):
+        o = self.optim
+        if o.name == "sgd":
+            opt = torch.optim.SGD(self.parameters(), lr=o.lr, momentum=o.momentum, nesterov=o.nesterov and o.momentum > 0,
+                                  weight_decay=o.weight_decay)
+        elif o.name == "adamw":
+            opt = torch.optim.AdamW(self.parameters(), lr=o.lr, betas=tuple(o.betas), weight_decay=o.weight_decay)
+        else:
+            raise InputError(f"optimizer.name must be sgd or adamw, got {o.name!r}")
+        s = self.schedule
+        if s.name == "none":
+            return opt
+        if s.name == "multistep":
+            milestones = [round(m * self.max_epochs) if m <= 1 else int(m) for m in s.milestones]
+            sched = torch.optim.lr_scheduler.MultiStepLR(opt, milestones=milestones, gamma=s.gamma)
+        elif s.name == "cosine":
+            sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, self.max_epochs - s.warmup_epochs))
+        else:
+            raise InputError(f"scheduler.name must be multistep, cosine or none, got {s.name!r}")
+        if s.warmup_epochs:
+            warm = torch.optim.lr_scheduler.LinearLR(opt, start_factor=0.1, total_iters=s.warmup_epochs)
+            sched = torch.optim.lr_scheduler.SequentialLR(opt, [warm, sched], milestones=[s.warmup_epochs])
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "epoch"}}

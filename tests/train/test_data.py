@@ -1,0 +1,105 @@
+"""Data sources, the deterministic augmentation, and where encryption runs."""
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from leia import ciphers
+from leia.data.datamodule import DataConfig, EncryptedDataModule
+from leia.data.loading import Augment, EpochSampler
+from leia.data.sources import DatasetNotFound, load_split
+
+
+def image_folder(root, classes=("a", "b"), n=4, size=16, splits=("train", "test")):
+    for split in splits:
+        for c in classes:
+            (root / split / c).mkdir(parents=True, exist_ok=True)
+            for i in range(n):
+                x = np.random.default_rng(i + 10 * len(c)).integers(0, 256, (size, size, 3), dtype=np.uint8)
+                Image.fromarray(x).save(root / split / c / f"{i}.png")
+    return root
+
+
+def test_digits_is_real_offline_data_with_a_fixed_split():
+    train, test = load_split("digits", "train"), load_split("digits", "test")
+    assert train.images.shape == (1437, 3, 32, 32) and test.images.shape == (360, 3, 32, 32)
+    assert train.images.dtype == torch.uint8 and train.images.max() == 255
+    assert sorted(set(train.labels.tolist())) == list(range(10))
+    assert torch.equal(load_split("digits", "test").images, test.images)
+
+
+def test_image_folder_and_cifar_image_folder_format(tmp_path):
+    root = image_folder(tmp_path / "data")
+    train = load_split("imagefolder", "train", root=str(root))
+    assert train.images.shape == (8, 3, 16, 16) and train.classes == ["a", "b"]
+    assert train.labels.tolist() == [0] * 4 + [1] * 4
+    same = load_split("cifar10", "train", root=str(root), format="imagefolder")
+    assert torch.equal(same.images, train.images)
+    (root / "test").rename(root / "val")  # val/ stands in for test/
+    assert len(load_split("imagefolder", "test", root=str(root))) == 8
+
+
+def test_missing_datasets_say_where_they_looked_and_how_to_get_data(tmp_path):
+    with pytest.raises(DatasetNotFound, match=rf"{tmp_path}/nope.*data.download=true"):
+        load_split("cifar10", "train", root=str(tmp_path / "nope"))
+    with pytest.raises(DatasetNotFound, match="does not exist"):
+        load_split("cifar10", "train", root=str(tmp_path / "nope"), format="imagefolder")
+    image_folder(tmp_path / "only_train", splits=("train",))
+    with pytest.raises(DatasetNotFound, match="no test split.*looked for"):
+        load_split("imagefolder", "test", root=str(tmp_path / "only_train"))
+    with pytest.raises(DatasetNotFound, match="data.root"):
+        load_split("imagefolder", "train")
+
+
+def test_augmentation_and_order_depend_only_on_seed_and_epoch():
+    aug = Augment(pad=4, flip=0.5)
+    a, b = EpochSampler(50, seed=3, shuffle=True, augment=aug), EpochSampler(50, seed=3, shuffle=True, augment=aug)
+    a.set_epoch(2), b.set_epoch(2)
+    assert list(a) == list(b)
+    b.set_epoch(1)
+    assert list(a) != list(b)
+    b.set_epoch(2)
+    b.skip(17)
+    assert list(b) == list(a)[17:]  # resuming skips exactly the samples already seen
+    x = torch.arange(3 * 8 * 8, dtype=torch.uint8).reshape(3, 8, 8)
+    y = aug.apply(x, torch.tensor([4, 4, 1]))
+    assert torch.equal(y, x.flip(-1))  # centre crop of the padded image, flipped
+    assert (aug.apply(x, torch.tensor([0, 0, 0]))[:, :4, :4] == 0).all()  # zero padding shows
+
+
+def batches(dm, loader):
+    return [dm.on_after_batch_transfer(b, 0)["image"] for b in loader]
+
+
+@pytest.mark.parametrize("scheme,params", [("tanaka", {}), ("skk", {"key_mode": "per_image"}), ("etc", {"grayscale": True})])
+def test_dataset_and_device_placement_give_identical_tensors(scheme, params):
+    cipher = ciphers.create(scheme, seed=5, **params)
+    out = {}
+    for placement in ("dataset", "device"):
+        dm = EncryptedDataModule(DataConfig(name="digits", batch_size=100, placement=placement, train_limit=300, seed=1), cipher)
+        dm.setup()
+        loader = dm.train_dataloader()
+        loader.sampler.set_epoch(1)
+        out[placement] = torch.cat(batches(dm, loader))
+    assert out["dataset"].shape[1:] == dm.input_shape and out["dataset"].dtype == torch.float32
+    assert torch.equal(out["dataset"], out["device"])
+
+
+def test_test_images_get_fresh_per_image_keys_and_plain_evaluation_is_unencrypted():
+    cipher = ciphers.create("skk", seed=5, key_mode="per_image")
+    dm = EncryptedDataModule(DataConfig(name="digits", eval_plain=True, augment=False), cipher)
+    dm.setup()
+    enc, plain = dm.test_dataloader()
+    b_enc, b_plain = next(iter(enc)), next(iter(plain))
+    assert b_enc["id"][0].startswith("test/")
+    assert torch.equal(b_plain["image"], dm.test_data.images[b_plain["index"]])
+    assert torch.equal(b_enc["image"], cipher.encrypt(dm.test_data.images[b_enc["index"]], ids=list(b_enc["id"])))
+    train_key = cipher.encrypt(dm.test_data.images[:1], ids=["train/0"])
+    assert not torch.equal(train_key, cipher.encrypt(dm.test_data.images[:1], ids=["test/0"]))
+
+
+def test_block_size_that_does_not_divide_the_images_fails_at_setup():
+    dm = EncryptedDataModule(DataConfig(name="digits"), ciphers.create("etc", seed=0, block_size=5))
+    with pytest.raises(ValueError, match="not divisible by the block size 5"):
+        dm.setup()
