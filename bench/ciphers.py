@@ -202,11 +202,12 @@ def table(header: dict, rows: list[dict], args, n: int) -> str:
     return "\n".join(lines)
 
 
-def write_section(out: Path, section: str) -> None:
+def write_section(out: Path, section: str, marks: tuple[str, str] = (MARK_START, MARK_END)) -> None:
+    """Replace this benchmark's section of `out` (between its markers), or append it."""
     text = out.read_text() if out.exists() else "# Benchmarks\n\nEvery number here was measured by the command written beside it.\n\n"
-    if MARK_START in text:
-        before, rest = text.split(MARK_START, 1)
-        after = rest.split(MARK_END, 1)[1]
+    if marks[0] in text:
+        before, rest = text.split(marks[0], 1)
+        after = rest.split(marks[1], 1)[1]
         text = before + section + after
     else:
         text = text.rstrip() + "\n\n" + section + "\n"

@@ -32,7 +32,7 @@ from .models.adapters import create_adapter
 from .models.backbones import create_backbone, is_patch_model
 from .models.classifier import EncryptedClassifier, OptimConfig, ScheduleConfig
 from .models.key_conversion import convert
-from .reporting import redacted_yaml, write_metrics
+from .reporting import redact, redacted_yaml, write_metrics
 
 METRICS = "metrics.json"
 
@@ -148,7 +148,7 @@ def build_loggers(cfg: DictConfig, run_dir: Path, description: dict) -> list:
         loggers.insert(0, WandbLogger(
             project=cfg.logger.project, group=cfg.logger.get("group"), tags=list(cfg.logger.get("tags") or []),
             job_type="train", name=cfg.name, save_dir=str(run_dir), offline=mode == "offline",
-            config={"run": description, "config": OmegaConf.to_container(cfg, resolve=True)},
+            config={"run": description, "config": redact(OmegaConf.to_container(cfg, resolve=True))},
         ))
     elif cfg.logger.name != "csv":
         raise InputError(f"logger must be wandb or csv, got {cfg.logger.name!r}")
@@ -158,13 +158,49 @@ def build_loggers(cfg: DictConfig, run_dir: Path, description: dict) -> list:
 def log_samples(loggers: list, dm: EncryptedDataModule, run_dir: Path) -> None:
     """A grid of plain (top) and encrypted (bottom) training images: a PNG in the run directory,
     and an image on W&B."""
+    from lightning.pytorch.loggers import WandbLogger
     from torchvision.utils import save_image
 
     grid = sample_grid(dm)
     save_image(grid.float() / 255, run_dir / "samples.png")
     for logger in loggers:
-        if type(logger).__name__ == "WandbLogger":
+        if isinstance(logger, WandbLogger):
             logger.log_image(key="samples/plain_top_encrypted_bottom", images=[grid.permute(1, 2, 0).numpy()])
+
+
+def make_trainer(cfg: DictConfig, run_dir: Path, loggers: list, checkpoints: bool) -> L.Trainer:
+    from lightning.pytorch.callbacks import ModelCheckpoint
+
+    callbacks = [LoaderProgress()]
+    if checkpoints:
+        every = cfg.checkpoint.get("every_n_steps") or None
+        callbacks.append(ModelCheckpoint(dirpath=str(run_dir / "checkpoints"), filename="epoch{epoch}", save_last=True,
+                                         save_top_k=0, every_n_train_steps=every, auto_insert_metric_name=False))
+    return L.Trainer(default_root_dir=str(run_dir), logger=loggers, callbacks=callbacks,
+                     use_distributed_sampler=False, **OmegaConf.to_container(cfg.trainer, resolve=True))
+
+
+def close_loggers(loggers: list, test: dict, run_dir: Path) -> None:
+    """Log the final numbers and finish the W&B run (one run per job), printing how to sync it."""
+    from lightning.pytorch.loggers import WandbLogger
+
+    for logger in loggers:
+        logger.log_metrics({f"final/{k}": v for k, v in test.items()})
+        if isinstance(logger, WandbLogger):
+            import wandb
+
+            wandb.finish()
+            if wandb_mode() == "offline":
+                print(f"W&B ran offline; sync with: wandb sync {run_dir / 'wandb'}/offline-run-*")
+
+
+def completed(metrics_path: Path) -> dict | None:
+    """The metrics of a finished run at this path, if any."""
+    if metrics_path.is_file():
+        done = json.loads(metrics_path.read_text())
+        if done.get("complete"):
+            return done
+    return None
 
 
 def run(cfg: DictConfig, run_dir: Path, choices: dict | None = None) -> dict:
@@ -172,12 +208,11 @@ def run(cfg: DictConfig, run_dir: Path, choices: dict | None = None) -> dict:
     are Hydra's config-group choices (e.g. scheme: skk_per_image), recorded in metrics.json."""
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    metrics_path = run_dir / METRICS
-    if metrics_path.is_file() and not cfg.get("force", False):
-        done = json.loads(metrics_path.read_text())
-        if done.get("complete"):
-            print(f"{metrics_path} is complete; nothing to do (force=true re-runs)")
-            return done
+    force = bool(cfg.get("force", False))
+    if not force and (done := completed(run_dir / METRICS)):
+        print(f"{run_dir / METRICS} is complete; nothing to do (force=true trains again from scratch)")
+        print(summary(done, run_dir))
+        return done
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     start = time.time()
 
@@ -187,31 +222,24 @@ def run(cfg: DictConfig, run_dir: Path, choices: dict | None = None) -> dict:
     dm.setup()
     description = describe(cfg, cipher, choices)
     model = build_model(cfg, dm, cipher, description)
-    print(redacted_yaml(cfg))
-    print(f"cipher: {cipher!r}; input {dm.input_shape}; {len(dm.train_data)} train / {len(dm.test_data)} test images")
-
-    trainer_cfg = OmegaConf.to_container(cfg.trainer, resolve=True)
-    callbacks = [LoaderProgress()]
     converting = bool(cfg.get("convert") and cfg.convert.get("checkpoint"))
     if converting:
         model.model.backbone = convert_backbone(cfg, dm, cipher, model.model.backbone)
-    else:
-        from lightning.pytorch.callbacks import ModelCheckpoint
+    print(redacted_yaml(cfg))
+    print(f"cipher: {cipher!r}; input {dm.input_shape}; {len(dm.train_data)} train / {len(dm.test_data)} test images")
 
-        every = cfg.checkpoint.get("every_n_steps") or None
-        callbacks.append(ModelCheckpoint(dirpath=str(run_dir / "checkpoints"), filename="epoch{epoch}", save_last=True,
-                                         save_top_k=0, every_n_train_steps=every, auto_insert_metric_name=False))
     loggers = build_loggers(cfg, run_dir, description)
-    trainer = L.Trainer(default_root_dir=str(run_dir), logger=loggers, callbacks=callbacks,
-                        use_distributed_sampler=False, **trainer_cfg)
+    trainer = make_trainer(cfg, run_dir, loggers, checkpoints=not converting)
     if trainer.is_global_zero:
         log_samples(loggers, dm, run_dir)
+    best = None
     if not converting:
         last = run_dir / "checkpoints" / "last.ckpt"
-        if last.is_file():
+        resume = last.is_file() and not force
+        if resume:
             print(f"resuming from {last}")
-        trainer.fit(model, datamodule=dm, ckpt_path=str(last) if last.is_file() else None)
-    best = _value(trainer.callback_metrics.get("val/acc1_best"))  # the papers report the best epoch
+        trainer.fit(model, datamodule=dm, ckpt_path=str(last) if resume else None)
+        best = _value(trainer.callback_metrics.get("val/acc1_best"))  # the papers report the best epoch
     results = trainer.test(model, datamodule=dm, verbose=False)
     test = {k: float(v) for r in results for k, v in r.items()}
     metrics = {
@@ -220,7 +248,7 @@ def run(cfg: DictConfig, run_dir: Path, choices: dict | None = None) -> dict:
         "complete": True,
         "test": {k.split("/", 1)[1]: v for k, v in test.items() if k.startswith("test/")},
         "test_plain": {k.split("/", 1)[1]: v for k, v in test.items() if k.startswith("test_plain/")},
-        "best_val_acc1": None if converting else best,
+        "best_val_acc1": best,
         "epochs": trainer.current_epoch,
         "train_images": len(dm.train_data),
         "test_images": len(dm.test_data),
@@ -228,17 +256,25 @@ def run(cfg: DictConfig, run_dir: Path, choices: dict | None = None) -> dict:
         "chance_acc1": 1.0 / dm.num_classes,
         "duration_s": round(time.time() - start, 1),
     }
-    for logger in loggers:
-        logger.log_metrics({f"final/{k}": v for k, v in metrics["test"].items()})
-        if type(logger).__name__ == "WandbLogger":
-            import wandb
-
-            wandb.finish()
-            if wandb_mode() == "offline":
-                print(f"W&B ran offline; sync with: wandb sync {run_dir / 'wandb'}/offline-run-*")
+    close_loggers(loggers, metrics["test"], run_dir)
     if trainer.is_global_zero:
-        write_metrics(metrics_path, metrics)
+        write_metrics(run_dir / METRICS, metrics)
+        print(summary(metrics, run_dir))
     return metrics
+
+
+def summary(metrics: dict, run_dir: Path) -> str:
+    """One line a person reads at the end of a run."""
+    def pct(v):
+        return "n/a" if v is None else f"{100 * v:.2f}%"
+
+    line = (f"{metrics['name']}: test top-1 {pct(metrics['test'].get('acc1'))} on {metrics['scheme']}-encrypted images"
+            f" (chance {pct(metrics['chance_acc1'])}")
+    if metrics.get("best_val_acc1") is not None:
+        line += f", best epoch {pct(metrics['best_val_acc1'])}"
+    if metrics.get("test_plain"):
+        line += f"; on plain images {pct(metrics['test_plain'].get('acc1'))}"
+    return line + f"). Results: {run_dir / METRICS}"
 
 
 def convert_backbone(cfg: DictConfig, dm: EncryptedDataModule, cipher: ciphers.Cipher, backbone):

@@ -27,12 +27,15 @@ def train_cli(args: list[str], runs: Path, env: dict | None = None, **kwargs) ->
 
 
 @pytest.mark.parametrize("scheme", SCHEME_OPTIONS)
-def test_every_scheme_trains_end_to_end(scheme, tmp_path):
-    metrics, run_dir = run_train([f"scheme={scheme}", *FAST], tmp_path)
-    assert metrics["complete"] and metrics["scheme_config"] == scheme
-    assert (run_dir / "metrics.json").is_file() and (run_dir / "samples.png").is_file()
-    saved = json.loads((run_dir / "metrics.json").read_text())
-    assert saved["key_fingerprint"] == metrics["key_fingerprint"] and 0 <= saved["test"]["acc1"] <= 1
+def test_every_scheme_trains_end_to_end_through_train_py(scheme, tmp_path):
+    done = train_cli([f"scheme={scheme}", *FAST], tmp_path, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    (run_dir,) = tmp_path.iterdir()
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["complete"] and metrics["scheme_config"] == scheme and 0 <= metrics["test"]["acc1"] <= 1
+    assert metrics["key_fingerprint"] == ciphers.from_config(
+        compose_train([f"scheme={scheme}"], tmp_path).scheme, {"seed": 0}).fingerprint
+    assert (run_dir / "samples.png").is_file() and "test top-1" in done.stdout
 
 
 @pytest.mark.parametrize("overrides", [
@@ -53,8 +56,8 @@ def test_every_option_trains_end_to_end(overrides, tmp_path):
 def test_image_folder_and_cifar_configs_train_on_local_folders(tmp_path):
     root = image_folder(tmp_path / "folder", classes=tuple("abcdefghij"), n=3, size=32)
     for data in ("imagefolder", "cifar10", "cifar100"):
-        extra = [] if data == "imagefolder" else [f"data.options.format=imagefolder"]
-        metrics, _ = run_train([f"data={data}", f"data.options.root={root}", "data.num_workers=0", *extra, *FAST], tmp_path / data)
+        extra = [] if data == "imagefolder" else ["data.format=imagefolder"]
+        metrics, _ = run_train([f"data={data}", f"data.root={root}", "data.num_workers=0", *extra, *FAST], tmp_path / data)
         assert metrics["data"] == data and metrics["num_classes"] == 10
 
 
@@ -94,12 +97,16 @@ def test_unknown_group_options_are_refused_by_hydra(tmp_path):
     assert done.returncode != 0 and "skkk" in done.stderr and "Available options" in done.stderr
 
 
-def test_complete_runs_are_skipped_and_force_reruns(tmp_path):
-    first, run_dir = run_train(FAST, tmp_path)
-    again, _ = run_train(FAST, tmp_path)
-    assert again == first
-    forced, _ = run_train([*FAST, "force=true"], tmp_path)
-    assert forced["duration_s"] != first["duration_s"] or forced is not first
+def test_complete_runs_are_skipped_and_force_trains_again_from_scratch(tmp_path, capsys):
+    short = ["trainer.max_epochs=1", "data.train_limit=100", "trainer.enable_progress_bar=false", "logger=csv"]
+    first, run_dir = run_train(short, tmp_path)
+    assert "test top-1" in capsys.readouterr().out
+    again, _ = run_train(short, tmp_path)
+    out = capsys.readouterr().out
+    assert again == first and "is complete; nothing to do" in out and "resuming" not in out
+    forced, _ = run_train([*short, "force=true"], tmp_path)
+    out = capsys.readouterr().out
+    assert forced["complete"] and "resuming" not in out and "is complete" not in out
 
 
 RESUME = ["trainer.max_epochs=3", "data.train_limit=500", "trainer.deterministic=true", "checkpoint.every_n_steps=3",
@@ -173,3 +180,15 @@ def test_no_key_material_in_any_file_a_run_writes(tmp_path):
             assert needle not in data, f"{what} found in {f.relative_to(runs)}"
     assert secret_text not in done.stdout + done.stderr
     assert cipher.fingerprint in (next(runs.glob("*/metrics.json"))).read_text()
+
+
+def test_converted_plain_vit_matches_the_plain_models_accuracy_on_encrypted_images(tmp_path):
+    common = ["model=vit_tiny", "trainer.enable_progress_bar=false", "logger=csv", "data.train_limit=300"]
+    plain, plain_dir = run_train(["scheme=plain", "trainer.max_epochs=1", "name=plain-vit", *common], tmp_path)
+    converted, _ = run_train(["scheme=vit_block_cifar", "scheme.np=true", "name=converted-vit",
+                              f"convert.checkpoint={plain_dir / 'checkpoints' / 'last.ckpt'}", *common], tmp_path)
+    assert converted["task"] == "convert" and converted["scheme"] == "vit_block"
+    assert converted["test"] == plain["test"]  # identical accuracy: same predictions on every image
+    with pytest.raises(InputError, match="use adapter=none"):
+        run_train(["scheme=vit_block_cifar", "adapter=tanaka", "name=x",
+                   f"convert.checkpoint={plain_dir / 'checkpoints' / 'last.ckpt'}", *common], tmp_path)

@@ -9,7 +9,7 @@ memory as uint8.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import lightning as L
@@ -26,7 +26,10 @@ PLACEMENTS = ("dataset", "device")
 @dataclass
 class DataConfig:
     name: str = "digits"
-    options: dict = field(default_factory=dict)  # source options: root, format, download, size
+    root: str | None = None  # where the source's files are (cifar*, imagefolder)
+    format: str | None = None  # cifar*: torchvision (the binary release) | imagefolder
+    download: bool = False  # cifar*: download the binary release (needs internet)
+    size: int | None = None  # digits: side of the upscaled images
     batch_size: int = 128
     eval_batch_size: int = 512
     num_workers: int = 0
@@ -57,16 +60,23 @@ class EncryptedDataModule(L.LightningDataModule):
         self.test_data: Images | None = None
 
     # ------------------------------------------------------------------ data
+    @property
+    def source_options(self) -> dict:
+        """The options the data source takes (those that are set)."""
+        c = self.cfg
+        options = {"root": c.root, "format": c.format, "download": c.download or None, "size": c.size}
+        return {k: v for k, v in options.items() if v is not None}
+
     def prepare_data(self) -> None:
         # downloads (if asked for) happen once, on one process
-        if self.cfg.options.get("download"):
-            load_split(self.cfg.name, "train", **self.cfg.options)
-            load_split(self.cfg.name, "test", **self.cfg.options)
+        if self.cfg.download:
+            load_split(self.cfg.name, "train", **self.source_options)
+            load_split(self.cfg.name, "test", **self.source_options)
 
     def setup(self, stage: str | None = None) -> None:
         if self.train_data is None:
-            self.train_data = load_split(self.cfg.name, "train", **self.cfg.options).subset(self.cfg.train_limit)
-            self.test_data = load_split(self.cfg.name, "test", **self.cfg.options).subset(self.cfg.test_limit)
+            self.train_data = load_split(self.cfg.name, "train", **self.source_options).subset(self.cfg.train_limit)
+            self.test_data = load_split(self.cfg.name, "test", **self.source_options).subset(self.cfg.test_limit)
             self.check_compatible()
 
     def check_compatible(self) -> None:
