@@ -190,7 +190,7 @@ def close_loggers(loggers: list, test: dict, run_dir: Path) -> None:
             import wandb
 
             wandb.finish()
-            if wandb_mode() == "offline":
+            if wandb_mode() in ("offline", "dryrun"):  # Lightning sets WANDB_MODE=dryrun for offline runs
                 print(f"W&B ran offline; sync with: wandb sync {run_dir / 'wandb'}/offline-run-*")
 
 

@@ -180,6 +180,7 @@ def test_no_key_material_in_any_file_a_run_writes(tmp_path):
             assert needle not in data, f"{what} found in {f.relative_to(runs)}"
     assert secret_text not in done.stdout + done.stderr
     assert cipher.fingerprint in (next(runs.glob("*/metrics.json"))).read_text()
+    assert "W&B ran offline; sync with: wandb sync" in done.stdout  # printed even with WANDB_SILENT
 
 
 def test_converted_plain_vit_matches_the_plain_models_accuracy_on_encrypted_images(tmp_path):
