@@ -14,4 +14,7 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
+    from leia.argv_guard import refuse_secrets
+
+    refuse_secrets()  # before Hydra writes the overrides to .hydra/
     main()

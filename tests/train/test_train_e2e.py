@@ -193,3 +193,12 @@ def test_converted_plain_vit_matches_the_plain_models_accuracy_on_encrypted_imag
     with pytest.raises(InputError, match="use adapter=none"):
         run_train(["scheme=vit_block_cifar", "adapter=tanaka", "name=x",
                    f"convert.checkpoint={plain_dir / 'checkpoints' / 'last.ckpt'}", *common], tmp_path)
+
+
+def test_a_secret_on_the_command_line_is_refused_before_hydra_writes_it(tmp_path):
+    for override in ("+key.secret=hunter2", "+logger.api_key=hunter2"):
+        done = train_cli([override, "logger=csv"], tmp_path)
+        assert done.returncode != 0 and "refusing the command-line override" in done.stderr
+    done = train_cli(["+key.note=hunter2"], tmp_path, env={"LEIA_SECRET": "hunter2"})
+    assert done.returncode != 0 and "refusing" in done.stderr
+    assert not [f for f in tmp_path.rglob("*") if f.is_file() and b"hunter2" in f.read_bytes()]
