@@ -140,7 +140,8 @@ def wandb_mode() -> str:
 def build_loggers(cfg: DictConfig, run_dir: Path, description: dict) -> list:
     from lightning.pytorch.loggers import CSVLogger
 
-    loggers = [CSVLogger(save_dir=str(run_dir), name="csv", version="")]
+    # One numbered directory per attempt: a resumed run must not overwrite the interrupted one's log.
+    loggers = [CSVLogger(save_dir=str(run_dir), name="csv")]
     if cfg.logger.name == "wandb":
         from lightning.pytorch.loggers import WandbLogger
 

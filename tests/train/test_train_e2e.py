@@ -152,6 +152,8 @@ def test_a_run_killed_mid_epoch_resumes_to_the_same_result(tmp_path):
         assert torch.equal(tensor, b["state_dict"][name]), name
     ma, mb = (json.loads((d / "metrics.json").read_text()) for d in (whole_dir, cut_dir))
     assert ma["test"] == mb["test"] and ma["best_val_acc1"] == mb["best_val_acc1"]
+    # nothing is lost: the interrupted attempt's metric log is kept beside the resumed one's
+    assert sorted(p.parent.name for p in (cut_dir / "csv").glob("version_*/metrics.csv")) == ["version_0", "version_1"]
 
 
 def test_no_key_material_in_any_file_a_run_writes(tmp_path):
