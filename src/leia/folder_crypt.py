@@ -21,10 +21,8 @@ from tqdm import tqdm
 
 from .ciphers import Cipher
 from .errors import ImageFormatError, InputError
+from .images import IMAGE_SUFFIXES, is_image, open_rgb
 
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm"}
-# Modes that expand to RGB without losing information; anything else is refused, not converted.
-LOSSLESS_TO_RGB = {"L", "P", "1"}
 MANIFEST = "leia-encryption.json"
 BATCH = 256
 
@@ -37,7 +35,7 @@ class Report:
 
 
 def list_images(root: Path) -> list[Path]:
-    return sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    return sorted(p for p in root.rglob("*") if is_image(p))
 
 
 def image_id(root: Path, path: Path) -> str:
@@ -46,15 +44,12 @@ def image_id(root: Path, path: Path) -> str:
 
 def read_image(path: Path, channels: int, report: Report | None = None) -> torch.Tensor:
     with Image.open(path) as im:
-        mode = im.mode
-        if channels == 3 and mode != "RGB":
-            if mode not in LOSSLESS_TO_RGB:
-                raise ImageFormatError(f"{path}: image mode {mode} would lose information as RGB; convert it first")
-            im = im.convert("RGB")
-            if report is not None:
+        if channels == 3:
+            im, converted = open_rgb(im, path)
+            if converted and report is not None:
                 report.converted_to_rgb += 1
-        elif channels == 1 and mode != "L":
-            raise ImageFormatError(f"{path}: expected a single-channel (mode L) ciphertext PNG, got mode {mode}")
+        elif im.mode != "L":
+            raise ImageFormatError(f"{path}: expected a single-channel (mode L) ciphertext PNG, got mode {im.mode}")
         a = np.asarray(im, dtype=np.uint8)
     return torch.from_numpy(a.copy()).permute(2, 0, 1) if a.ndim == 3 else torch.from_numpy(a.copy())[None]
 

@@ -103,3 +103,15 @@ def test_block_size_that_does_not_divide_the_images_fails_at_setup():
     dm = EncryptedDataModule(DataConfig(name="digits"), ciphers.create("etc", seed=0, block_size=5))
     with pytest.raises(ValueError, match="not divisible by the block size 5"):
         dm.setup()
+
+
+def test_image_folders_refuse_lossy_modes_like_the_folder_tool(tmp_path):
+    from leia.errors import ImageFormatError
+
+    root = image_folder(tmp_path / "data")
+    Image.new("RGBA", (16, 16)).save(root / "train" / "a" / "rgba.png")
+    with pytest.raises(ImageFormatError, match="mode RGBA would lose information"):
+        load_split("imagefolder", "train", root=str(root))
+    (root / "train" / "a" / "rgba.png").unlink()
+    Image.new("L", (16, 16), 7).save(root / "train" / "a" / "gray.png")  # expands losslessly
+    assert load_split("imagefolder", "train", root=str(root)).images.shape[0] == 9

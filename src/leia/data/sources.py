@@ -19,12 +19,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
 
 from ..errors import InputError
+from ..images import IMAGE_SUFFIXES, is_image, read_rgb
 from ..registry import Registry
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".ppm", ".tif", ".tiff", ".webp")
 
 
 @dataclass
@@ -87,13 +86,6 @@ def _split_dir(root: Path, split: str) -> Path:
     )
 
 
-def _decode(path: Path) -> np.ndarray:
-    with Image.open(path) as im:
-        if im.mode not in ("RGB", "L", "P"):
-            raise InputError(f"{path}: image mode {im.mode} is not RGB (or losslessly convertible to it)")
-        return np.asarray(im.convert("RGB"))
-
-
 def read_image_folder(root: str | Path, split: str, how_to_get: str = "") -> Images:
     root = Path(root).expanduser()
     if not root.is_dir():
@@ -102,13 +94,13 @@ def read_image_folder(root: str | Path, split: str, how_to_get: str = "") -> Ima
     classes = sorted(d.name for d in base.iterdir() if d.is_dir())
     files, labels = [], []
     for c, name in enumerate(classes):
-        found = sorted(p for p in (base / name).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        found = sorted(p for p in (base / name).iterdir() if is_image(p))
         files += found
         labels += [c] * len(found)
     if not files:
         raise DatasetNotFound(f"no images under {base}/<class>/ (looked for {', '.join(IMAGE_SUFFIXES)})")
     with ThreadPoolExecutor(8) as pool:  # PIL releases the GIL while decoding
-        arrays = list(pool.map(_decode, files))
+        arrays = list(pool.map(read_rgb, files))
     shapes = {a.shape for a in arrays}
     if len(shapes) > 1:
         raise InputError(f"images under {base} have different sizes {sorted(shapes)[:3]}...; resize them to one size first")
