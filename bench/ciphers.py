@@ -202,6 +202,13 @@ def table(header: dict, rows: list[dict], args, n: int) -> str:
     return "\n".join(lines)
 
 
+def common_arguments(p: argparse.ArgumentParser) -> None:
+    """--cifar and --out, shared by the benchmarks."""
+    p.add_argument("--cifar", type=Path, default=Path(os.environ.get("CIFAR", DEFAULT_CIFAR)),
+                   help="CIFAR-10 image folder (train/, test/)")
+    p.add_argument("--out", type=Path, help="Markdown file to write this benchmark's section into")
+
+
 def write_section(out: Path, section: str, marks: tuple[str, str] = (MARK_START, MARK_END)) -> None:
     """Replace this benchmark's section of `out` (between its markers), or append it."""
     text = out.read_text() if out.exists() else "# Benchmarks\n\nEvery number here was measured by the command written beside it.\n\n"
@@ -216,11 +223,10 @@ def write_section(out: Path, section: str, marks: tuple[str, str] = (MARK_START,
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--cifar", type=Path, default=Path(os.environ.get("CIFAR", DEFAULT_CIFAR)))
+    common_arguments(p)
     p.add_argument("--images", type=int, default=10_000)
     p.add_argument("--reps", type=int, default=5)
     p.add_argument("--numpy-images", type=int, default=200)
-    p.add_argument("--out", type=Path)
     args = p.parse_args()
     x = load_cifar(args.cifar, args.images)
     device = "cuda" if torch.cuda.is_available() else None

@@ -13,14 +13,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from ciphers import DEFAULT_CIFAR, ROOT, machine, write_section  # noqa: E402
+from ciphers import ROOT, common_arguments, machine, write_section  # noqa: E402
 
 def marks(trainer: str) -> tuple[str, str]:
     return (f"<!-- bench/reproduce_madono.py:{trainer}:start -->", f"<!-- bench/reproduce_madono.py:{trainer}:end -->")
@@ -55,14 +54,13 @@ def run_row(scheme: str, adapter: str, args) -> dict:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--cifar", type=Path, default=Path(os.environ.get("CIFAR", DEFAULT_CIFAR)))
+    common_arguments(p)
     p.add_argument("--model", default="resnet20")
     p.add_argument("--trainer", default="cpu", choices=("cpu", "gpu"))
     p.add_argument("--epochs", type=int, default=10)
     p.add_argument("--train-images", type=int, default=10_000)
     p.add_argument("--workers", type=int, default=1)
     p.add_argument("--runs", type=Path, default=ROOT / "runs" / "bench_madono_cpu")
-    p.add_argument("--out", type=Path)
     args = p.parse_args()
     args.runs = args.runs.resolve()
     start = time.time()
@@ -79,7 +77,7 @@ def main() -> None:
         f"Command: `python bench/reproduce_madono.py --trainer {args.trainer} --model {args.model} --epochs {args.epochs} "
         f"--train-images {args.train_images}` ({hours:.1f} h on this machine).",
         f"Machine: {machine()}.",
-        f"Setup: `experiment=madono2020_cifar10` (SGD Nesterov 0.9, wd 5e-4, lr 0.1 ÷10 at 50% and 75% of",
+        "Setup: `experiment=madono2020_cifar10` (SGD Nesterov 0.9, wd 5e-4, lr 0.1 ÷10 at 50% and 75% of",
         f"training, crop+flip before encryption, 4×4 blocks) with **{args.model}** for **{args.epochs} epochs** on a",
         f"class-balanced **{args.train_images:,}-image subset** of CIFAR-10 train (JPEG copy); accuracy on all 10,000 test",
         "images. The paper: Shake-PyramidNet-110 (α=270), 300 epochs, 50,000 images. Best = best test top-1 over",

@@ -10,7 +10,6 @@ plain img/s of that pair. Target: >= 0.95.
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import sys
 import time
@@ -23,7 +22,7 @@ from leia.data.datamodule import DataConfig, EncryptedDataModule
 from leia.models.backbones import create_backbone
 
 sys.path.insert(0, str(Path(__file__).parent))
-from ciphers import DEFAULT_CIFAR, machine, write_section  # noqa: E402
+from ciphers import common_arguments, machine, write_section  # noqa: E402
 
 MARKS = ("<!-- bench/train_overhead.py:start -->", "<!-- bench/train_overhead.py:end -->")
 CASES = [
@@ -86,11 +85,10 @@ def paired_rates(scheme: str, params: dict, placement: str, args) -> tuple[list[
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--cifar", type=Path, default=Path(os.environ.get("CIFAR", DEFAULT_CIFAR)))
+    common_arguments(p)
     p.add_argument("--images", type=int, default=2560)
     p.add_argument("--batch", type=int, default=128)
     p.add_argument("--epochs", type=int, default=2)
-    p.add_argument("--out", type=Path)
     args = p.parse_args()
     from leia.data.sources import load_split
 
