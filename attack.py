@@ -1,11 +1,20 @@
-"""Attacks on encrypted images (`python attack.py scheme=tanaka attack=tanaka_cpa`) are not built
-yet: they arrive with issue #4 (attack registry, Lightning attack tasks, conf/attack/).
+"""Attack encrypted images: `python attack.py scheme=tanaka attack=tanaka_cpa` (see conf/attack.yaml)."""
 
-What works today is the cipher library and its tools: `leia gallery`, `leia encrypt`, `leia decrypt`,
-`leia schemes`, and `from leia import ciphers` (see README.md).
-"""
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig
 
-import sys
+
+@hydra.main(config_path="conf", config_name="attack", version_base="1.3")
+def main(cfg: DictConfig) -> None:
+    from leia.attacking import run
+
+    hc = HydraConfig.get()
+    run(cfg, hc.runtime.output_dir, choices=dict(hc.runtime.choices))
+
 
 if __name__ == "__main__":
-    sys.exit("attack.py: attacks are not implemented yet (issue #4); see README.md for what works today")
+    from leia.argv_guard import refuse_secrets
+
+    refuse_secrets()  # before Hydra writes the overrides to .hydra/
+    main()

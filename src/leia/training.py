@@ -137,7 +137,7 @@ def wandb_mode() -> str:
     return "online" if os.environ.get("WANDB_API_KEY") or logged_in else "offline"
 
 
-def build_loggers(cfg: DictConfig, run_dir: Path, description: dict) -> list:
+def build_loggers(cfg: DictConfig, run_dir: Path, description: dict, job_type: str = "train") -> list:
     from lightning.pytorch.loggers import CSVLogger
 
     # One numbered directory per attempt: a resumed run must not overwrite the interrupted one's log.
@@ -148,7 +148,7 @@ def build_loggers(cfg: DictConfig, run_dir: Path, description: dict) -> list:
         mode = wandb_mode()
         loggers.insert(0, WandbLogger(
             project=cfg.logger.project, group=cfg.logger.get("group"), tags=list(cfg.logger.get("tags") or []),
-            job_type="train", name=cfg.name, save_dir=str(run_dir), offline=mode == "offline",
+            job_type=job_type, name=cfg.name, save_dir=str(run_dir), offline=mode == "offline",
             config={"run": description, "config": redact(OmegaConf.to_container(cfg, resolve=True))},
         ))
     elif cfg.logger.name != "csv":

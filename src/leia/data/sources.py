@@ -144,3 +144,32 @@ def cifar10(split: str, root: str = "~/.cache/leia/cifar10", **options) -> Image
 @SOURCES.register("cifar100")
 def cifar100(split: str, root: str = "~/.cache/leia/cifar100", **options) -> Images:
     return _cifar("cifar100", split, root, **options)
+
+
+# ---------------------------------------------------------------- photos (offline attack figures)
+# Real photographs shipped inside scikit-image's wheel. The test split (victims) holds colour photos;
+# the train split (an attacker's own images) holds the others, so the two never share an image.
+PHOTOS_TEST = ("astronaut.png", "chelsea.png", "coffee.png", "rocket.jpg", "motorcycle_left.png", "hubble_deep_field.jpg")
+PHOTOS_TRAIN = ("camera.png", "brick.png", "grass.png", "gravel.png", "moon.png", "retina.jpg", "ihc.png",
+                "motorcycle_right.png", "coins.png", "page.png", "text.png", "cell.png")
+
+
+def _square(path: Path, size: int) -> np.ndarray:
+    """A centre square crop, resized to size×size with Lanczos filtering, as RGB."""
+    from PIL import Image
+
+    with Image.open(path) as im:
+        im = im.convert("RGB")
+        side = min(im.size)
+        left, top = (im.size[0] - side) // 2, (im.size[1] - side) // 2
+        return np.asarray(im.crop((left, top, left + side, top + side)).resize((size, size), Image.LANCZOS))
+
+
+@SOURCES.register("photos")
+def photos(split: str, size: int = 128, **_) -> Images:
+    import skimage
+
+    root = Path(skimage.__file__).parent / "data"
+    names = PHOTOS_TEST if split == "test" else PHOTOS_TRAIN
+    images = torch.from_numpy(np.stack([_square(root / n, size) for n in names])).permute(0, 3, 1, 2).contiguous()
+    return Images(images, torch.zeros(len(names), dtype=torch.int64), ["photo"], split)

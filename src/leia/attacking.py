@@ -1,0 +1,298 @@
+"""One attack run: `python attack.py scheme=<s> attack=<a>` (a thin Hydra entry point around `run`).
+
+The run plays both roles and keeps them apart:
+- the victim (data owner) encrypts its images with its key: the test split of `data` (at most
+  `victims.limit` images, class-balanced);
+- the attacker gets the ciphertexts, the scheme's name and parameters, and what its threat model
+  grants (`leia.attacks.base.Access`): an encryption oracle (CPA), known pairs made from other test
+  images (KPA), or, for learned attacks, its own images (the train split, disjoint from the victims)
+  and its own random keys;
+- the evaluator scores every reconstruction against the plain image (SSIM, grayscale SSIM, PSNR,
+  exact bytes; `leia.attacks.metrics`) and, where a key is recovered, against the victim's key.
+Analytic attacks run as a Lightning test loop; learned ones fit first (checkpointed, resumable).
+Outputs in the run directory: metrics.json, per_image.csv, grid.png (plain | encrypted |
+reconstruction rows), CSV/W&B logs. No key material is written.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+from omegaconf import DictConfig, OmegaConf
+from torch.utils.data import DataLoader, TensorDataset
+from torchmetrics import MeanMetric
+
+from . import attacks
+from .attacks.base import Access, Attack, cipher_view
+from .attacks.metrics import image_metrics
+from .data.datamodule import DataConfig
+from .data.sources import Images, load_split
+from .errors import InputError
+from .reporting import redact, redacted_yaml, write_metrics
+from .training import _dataclass, build_cipher, build_loggers, close_loggers, completed, wandb_mode  # noqa: F401
+
+METRICS = "metrics.json"
+
+
+# ---------------------------------------------------------------- building blocks
+def build_attack(cfg: DictConfig) -> Attack:
+    node = OmegaConf.to_container(cfg.attack, resolve=True)
+    return attacks.create(node.pop("name"), **node)
+
+
+def source_options(cfg: DictConfig) -> tuple[str, dict]:
+    data = OmegaConf.to_container(cfg.data, resolve=True)
+    data.setdefault("seed", cfg.seed)
+    dc = _dataclass(DataConfig, data, "data")
+    options = {"root": dc.root, "format": dc.format, "download": dc.download or None, "size": dc.size}
+    return dc.name, {k: v for k, v in options.items() if v is not None}
+
+
+def victim_images(cfg: DictConfig, known: int) -> tuple[Images, Images | None]:
+    """The victims (test split) and, for KPA, `known` further test images whose pairs the attacker knows."""
+    name, options = source_options(cfg)
+    test = load_split(name, "test", **options)
+    limit = cfg.victims.limit
+    if known:
+        pool = test.subset(None if limit is None else limit + known)
+        if len(pool) <= known:
+            raise InputError(f"a KPA with {known} known images needs more than {known} test images; found {len(pool)}")
+        return _take(pool, slice(0, len(pool) - known)), _take(pool, slice(len(pool) - known, None))
+    return test.subset(limit), None
+
+
+def attacker_images(cfg: DictConfig) -> Images:
+    name, options = source_options(cfg)
+    return load_split(name, "train", **options).subset(cfg.attacker.limit)
+
+
+def _take(images: Images, part: slice) -> Images:
+    return Images(images.images[part], images.labels[part], images.classes, images.split)
+
+
+def victim_ids(indices) -> list[str]:
+    return [f"victim/{int(i)}" for i in indices]
+
+
+def describe(cfg: DictConfig, cipher, attack: Attack, choices: dict | None = None) -> dict[str, Any]:
+    choices = choices or {}
+    return {
+        "name": cfg.name,
+        "task": "attack",
+        "scheme": cipher.name,
+        "scheme_config": choices.get("scheme", cipher.name),
+        "scheme_params": cipher.config(),
+        "key_fingerprint": cipher.fingerprint,
+        "attack": attack.name,
+        "attack_params": attack.config(),
+        "threat": attack.threat,
+        "data": cfg.data.name,
+        "seed": cfg.seed,
+    }
+
+
+def config_digest(cfg: DictConfig) -> str:
+    """Identifies what a run computes (not where it writes), so a finished run is only reused for the
+    same configuration."""
+    node = OmegaConf.to_container(cfg, resolve=True)
+    for k in ("force", "paths", "logger", "name"):
+        node.pop(k, None)
+    return hashlib.sha256(json.dumps(redact(node), sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+# ---------------------------------------------------------------- the Lightning task
+class AttackTask(L.LightningModule):
+    """Runs an attack against the victim's ciphertexts and scores it. Learned attacks (nn.Modules)
+    are trained by `training_step` on the attacker's own images (manual optimisation: the attack
+    owns its optimisers, e.g. a GAN's two)."""
+
+    def __init__(self, attack: Attack, victim, grid_images: int = 8):
+        super().__init__()
+        self.attack = attack  # registered as a submodule when it is an nn.Module (learned attacks)
+        self._victim = victim  # not a module, never in a state_dict
+        self.grid_images = grid_images
+        self.automatic_optimization = False
+        self.means: dict[str, MeanMetric] = {}
+        self.rows: list[dict] = []
+        self.grid: list[torch.Tensor] = []
+
+    # learned attacks
+    def configure_optimizers(self):
+        return self.attack.configure_optimizers() if self.attack.learned else None
+
+    def training_step(self, batch, batch_idx):
+        logs = self.attack.train_step(self, batch[0])
+        self.log_dict({f"train/{k}": v for k, v in logs.items()}, prog_bar=True, on_step=True, on_epoch=False)
+
+    # evaluation
+    def _mean(self, name: str, values: torch.Tensor) -> None:
+        if name not in self.means:
+            self.means[name] = MeanMetric().to(values.device)
+        self.means[name].update(values.float())
+
+    def test_step(self, batch, batch_idx):
+        plain, index = batch
+        ids = victim_ids(index) if self._victim.needs_ids else None
+        y = self._victim.encrypt(plain, ids=ids)
+        with torch.no_grad():
+            outcome = self.attack.reconstruct(y, hint=self.attack.hint(plain))
+        recon = outcome.images
+        if recon.shape != plain.shape or recon.dtype != torch.uint8:
+            raise RuntimeError(f"attack {self.attack.name} returned {tuple(recon.shape)} {recon.dtype}, expected "
+                               f"{tuple(plain.shape)} uint8")
+        encrypted = cipher_view(y)
+        per_image = {**image_metrics(recon, plain),
+                     **{f"baseline_{k}": v for k, v in image_metrics(encrypted, plain).items()},
+                     **{k: v.to(plain.device) for k, v in self.attack.score(outcome, self._victim, plain, ids).items()}}
+        for k, v in per_image.items():
+            self._mean(k, v)
+        for i in range(len(plain)):
+            self.rows.append({"index": int(index[i]), **{k: float(v[i]) for k, v in per_image.items()}})
+        have = sum(len(g[0]) for g in self.grid)
+        if have < self.grid_images:
+            n = self.grid_images - have
+            self.grid.append((plain[:n].cpu(), encrypted[:n].cpu(), recon[:n].cpu()))
+
+    def on_test_epoch_end(self):
+        self.results = {k: float(m.compute()) for k, m in self.means.items()}
+        self.log_dict({f"test/{k}": v for k, v in self.results.items()})
+
+
+def grid_image(parts: list) -> torch.Tensor:
+    """uint8 [3, 3h, n·w]: plain (top), encrypted (middle), reconstruction (bottom) rows."""
+    from torchvision.utils import make_grid
+
+    plain, enc, rec = (torch.cat([p[i] for p in parts]) for i in range(3))
+    if enc.shape[-1] != plain.shape[-1]:
+        enc = enc[..., : plain.shape[-1]]
+    return make_grid(torch.cat([plain, enc, rec]), nrow=len(plain), padding=2, pad_value=255)
+
+
+# ---------------------------------------------------------------- one run
+def run(cfg: DictConfig, run_dir: Path, choices: dict | None = None) -> dict:
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    digest = config_digest(cfg)
+    force = bool(cfg.get("force", False))
+    if not force and (done := completed(run_dir / METRICS)):
+        if done.get("config_digest") not in (None, digest):
+            raise InputError(f"{run_dir} holds a finished run of a different configuration; give this run another "
+                             f"name (name=...) or re-run it with force=true")
+        print(f"{run_dir / METRICS} is complete; nothing to do (force=true runs it again)")
+        print(summary(done, run_dir))
+        return done
+    L.seed_everything(cfg.seed, workers=True, verbose=False)
+    start = time.time()
+
+    # Build and check everything before any work: unknown names, applicability, sizes.
+    cipher = build_cipher(cfg)
+    attack = build_attack(cfg)
+    attack.check(cipher.name, cipher.config())
+    known_n = getattr(attack.params, "known_images", 0) if attack.threat == "KPA" else 0
+    victims, known = victim_images(cfg, known_n)
+    h, w = victims.images.shape[-2:]
+    cipher.check_size(h, w)
+    attacker = attacker_images(cfg) if attack.learned else None
+    description = describe(cfg, cipher, attack, choices)
+    print(redacted_yaml(cfg))
+    print(f"victim: {cipher!r}, {len(victims)} images {h}x{w}; attack {attack.name} ({attack.threat})"
+          + (f"; attacker: {len(attacker)} own images" if attacker is not None else ""))
+
+    trainer_cfg = OmegaConf.to_container(cfg.trainer, resolve=True)
+    device = torch.device("cuda" if trainer_cfg.get("accelerator") == "gpu" and torch.cuda.is_available() else "cpu")
+    access = Access(scheme=cipher.name, params=cipher.config(), image_size=(h, w), device=device)
+    if attack.threat == "CPA":
+        chosen = iter(range(10**9))
+        access.oracle = lambda x: cipher.encrypt(x, ids=[f"chosen/{next(chosen)}" for _ in range(len(x))]
+                                                 if cipher.needs_ids else None)
+    if known is not None:
+        kid = [f"known/{i}" for i in range(len(known))] if cipher.needs_ids else None
+        access.known = (known.images, cipher.encrypt(known.images, ids=kid))
+    attack.prepare(access)
+
+    task = AttackTask(attack, cipher, grid_images=cfg.grid.images)
+    loggers = build_loggers(cfg, run_dir, description, job_type="attack")
+    trainer_cfg["max_epochs"] = attack.params.epochs if attack.learned else 1
+    trainer = _trainer(trainer_cfg, run_dir, loggers, checkpoints=attack.learned)
+    if attack.learned:
+        last = run_dir / "checkpoints" / "last.ckpt"
+        resume = last.is_file() and not force
+        if resume:
+            print(f"resuming from {last}")
+        loader = DataLoader(TensorDataset(attacker.images), batch_size=attack.params.batch_size, shuffle=True,
+                            drop_last=len(attacker) > attack.params.batch_size,
+                            generator=torch.Generator().manual_seed(cfg.seed))
+        trainer.fit(task, train_dataloaders=loader, ckpt_path=str(last) if resume else None)
+    victims_loader = DataLoader(TensorDataset(victims.images, torch.arange(len(victims))),
+                                batch_size=cfg.victims.batch_size, shuffle=False)
+    trainer.test(task, dataloaders=victims_loader, verbose=False)
+
+    results = task.results
+    metrics = {
+        **description,
+        "complete": True,
+        "config_digest": digest,
+        "applicable": True,
+        "metrics": {k: v for k, v in results.items() if not k.startswith("baseline_")},
+        "baseline_encrypted": {k.removeprefix("baseline_"): v for k, v in results.items() if k.startswith("baseline_")},
+        "key": attack.key_metrics(cipher),
+        "summary": attack.summary(),
+        "victim_images": len(victims),
+        "image_size": [h, w],
+        "known_images": known_n,
+        "attacker_images": None if attacker is None else len(attacker),
+        "epochs": trainer.current_epoch if attack.learned else 0,
+        "ssim": {"window": 11, "sigma": 1.5, "data_range": 255, "gray": "BT.601 luma"},
+        "duration_s": round(time.time() - start, 1),
+    }
+    if trainer.is_global_zero:
+        _write_outputs(run_dir, task, loggers)
+    close_loggers(loggers, {k: v for k, v in results.items()}, run_dir)
+    if trainer.is_global_zero:
+        write_metrics(run_dir / METRICS, metrics)
+        print(summary(metrics, run_dir))
+    return metrics
+
+
+def _trainer(trainer_cfg: dict, run_dir: Path, loggers: list, checkpoints: bool) -> L.Trainer:
+    from lightning.pytorch.callbacks import ModelCheckpoint
+
+    callbacks = []
+    if checkpoints:
+        callbacks.append(ModelCheckpoint(dirpath=str(run_dir / "checkpoints"), filename="epoch{epoch}", save_last=True,
+                                         save_top_k=0, auto_insert_metric_name=False))
+    return L.Trainer(default_root_dir=str(run_dir), logger=loggers, callbacks=callbacks,
+                     enable_checkpointing=checkpoints, **trainer_cfg)
+
+
+def _write_outputs(run_dir: Path, task: AttackTask, loggers: list) -> None:
+    from lightning.pytorch.loggers import WandbLogger
+    from torchvision.utils import save_image
+
+    grid = grid_image(task.grid)
+    save_image(grid.float() / 255, run_dir / "grid.png")
+    for logger in loggers:
+        if isinstance(logger, WandbLogger):
+            logger.log_image(key="attack/plain_encrypted_reconstruction", images=[grid.permute(1, 2, 0).numpy()])
+    rows = sorted(task.rows, key=lambda r: r["index"])
+    with open(run_dir / "per_image.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def summary(metrics: dict, run_dir: Path) -> str:
+    m, base = metrics["metrics"], metrics["baseline_encrypted"]
+    line = (f"{metrics['name']}: {metrics['attack']} ({metrics['threat']}) on {metrics['scheme']}: "
+            f"SSIM {m['ssim']:.4f} (encrypted image itself {base['ssim']:.4f}), PSNR {m['psnr']:.2f} dB, "
+            f"exact bytes {100 * m['exact_bytes']:.2f}%")
+    if "key_recovered_fraction" in metrics.get("key", {}):
+        line += f", key recovered {100 * metrics['key']['key_recovered_fraction']:.2f}%"
+    return line + f" over {metrics['victim_images']} images. Results: {run_dir / METRICS}"
