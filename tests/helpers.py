@@ -106,3 +106,24 @@ def run_train(overrides: list[str], runs: Path) -> tuple[dict, Path]:
 
 
 FAST = ["trainer.fast_dev_run=true", "trainer.enable_progress_bar=false", "logger=csv"]
+
+
+def run_attack(overrides: list[str], runs: Path) -> tuple[dict, Path]:
+    """Run one attack configuration in-process, as `python attack.py <overrides>` does."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.hydra_config import HydraConfig
+    from omegaconf import open_dict
+
+    from leia.attacking import run
+
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        cfg = compose("attack", overrides=[*overrides, f"paths.runs={runs}"], return_hydra_config=True)
+    HydraConfig.instance().set_config(cfg)
+    run_dir = Path(cfg.hydra.run.dir)
+    choices = dict(cfg.hydra.runtime.choices)
+    with open_dict(cfg):
+        del cfg["hydra"]
+    return run(cfg, run_dir, choices=choices), run_dir
+
+
+ATTACK_FAST = ["trainer.enable_progress_bar=false", "logger=csv"]

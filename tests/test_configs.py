@@ -58,11 +58,3 @@ def test_key_configs(tmp_path, monkeypatch):
     monkeypatch.delenv("LEIA_SECRET")
     with pytest.raises(KeyMaterialError, match="LEIA_SECRET"):
         ciphers.from_config(scheme, compose_group("key", "env"))
-
-
-def test_attack_placeholder_says_which_issue_brings_it():
-    import subprocess
-    import sys
-
-    done = subprocess.run([sys.executable, str(CONF.parent / "attack.py")], capture_output=True, text=True)
-    assert done.returncode != 0 and "#4" in done.stderr
