@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.leia-installed
 
-.PHONY: install run gallery test bench bench-reproduce clean
+.PHONY: install run attack gallery test bench bench-reproduce clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -14,10 +14,16 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 # The main job: train on encrypted images offline (experiment=quickstart, about a minute on 2 CPU
-# cores; a finished run is reported, not redone), then render the encryption gallery.
+# cores; a finished run is reported, not redone), render the encryption gallery, then attack
+# (Chang & Case's greedy decoder on per-image-key SKK, real photos, seconds).
 run: $(STAMP)
 	$(BIN)/python train.py experiment=quickstart
 	$(BIN)/leia gallery --out docs/gallery.png
+	$(MAKE) attack
+
+attack: $(STAMP)
+	$(BIN)/python attack.py experiment=attack/quickstart
+	cp runs/attacks/quickstart-skk_per_image-skk_greedy-key0/grid.png docs/attack_quickstart.png
 
 gallery: $(STAMP)
 	$(BIN)/leia gallery --out docs/gallery.png
@@ -29,10 +35,12 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/ciphers.py --out docs/BENCHMARKS.md
 	$(BIN)/python bench/train_overhead.py --out docs/BENCHMARKS.md
+	$(BIN)/python bench/attacks.py --out docs/BENCHMARKS.md
 
-# About an hour on 2 CPU cores.
+# Reproductions (hours on 2 CPU cores): Madono et al.'s accuracy table, the scheme x attack table.
 bench-reproduce: $(STAMP)
 	$(BIN)/python bench/reproduce_madono.py --out docs/BENCHMARKS.md
+	$(BIN)/python bench/reproduce_attacks.py --out docs/BENCHMARKS.md
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info .pytest_cache

@@ -58,3 +58,29 @@ def test_key_configs(tmp_path, monkeypatch):
     monkeypatch.delenv("LEIA_SECRET")
     with pytest.raises(KeyMaterialError, match="LEIA_SECRET"):
         ciphers.from_config(scheme, compose_group("key", "env"))
+
+
+ATTACK_OPTIONS = sorted(p.stem for p in (CONF / "attack").glob("*.yaml"))
+ATTACK_EXPERIMENTS = sorted(p.stem for p in (CONF / "experiment" / "attack").glob("*.yaml"))
+
+
+def test_every_registered_attack_has_a_config_of_its_name():
+    from leia import attacks
+
+    assert ATTACK_OPTIONS == attacks.names()
+
+
+@pytest.mark.parametrize("option", ATTACK_OPTIONS)
+def test_attack_configs_instantiate_with_every_parameter(option):
+    from leia import attacks
+
+    node = dict(compose_group("attack", option))
+    attack = attacks.create(node.pop("name"), **node)
+    assert attack.config() == node  # every parameter of the attack is set (and documented) in its file
+
+
+@pytest.mark.parametrize("experiment", ATTACK_EXPERIMENTS)
+def test_attack_experiments_compose(experiment):
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        cfg = compose("attack", overrides=[f"experiment=attack/{experiment}"])
+    assert cfg.attack.name and cfg.victims.batch_size > 0
