@@ -1,20 +1,20 @@
 """jigsaw: the jigsaw-puzzle-solver attack on block scrambling (Chuman & Kiya and follow-ups; attacks.md §B).
 
 Ciphertext only. The blocks of an encrypted image are puzzle pieces; the solver reassembles them:
-1. Pieces and their variants. etc: the 8 dihedral orientations of every piece; edge features are made
-   invariant to the per-block NP and colour order (per pixel: the sorted folded values
-   min(v, 255 − v)), so 8 variants cover etc's 8 × 2 × 6 per-block choices. vit_block: first the
-   common in-block pixel permutation (and NP mask) is estimated from pooled statistics of all blocks
-   of all ciphertexts in the batch (`estimate_block_permutation`), then the un-shuffled pieces get the
-   8 orientations too (the estimate is only defined up to a symmetry of the block). ele: every block
-   position has its own nibble key, so its pieces have no usable variants (one each).
-2. Compatibility: prediction-based dissimilarity across the shared boundary (each side's linear
-   extrapolation against the other side's edge, L1), for every ordered pair of piece variants.
-3. Placement: greedy growth from a seed inside the known R×C frame; every step places the
-   (empty slot, unplaced piece variant) pair with the lowest mean dissimilarity to its placed
-   neighbours. Loops run over pieces, never pixels.
-4. etc colour: per piece, the colour order and NP (12 choices) that best continue its already
-   resolved neighbours, in placement order.
+1. Pieces and their variants. etc: every piece in its 8 dihedral orientations and 12 tones (6
+   colour orders × NP; grayscale etc: 2), which covers etc's per-block choices. vit_block: first the
+   shared in-block pixel permutation and NP mask are estimated from pooled statistics of all blocks
+   of all ciphertexts in the batch (`estimate_block_permutation`); the estimate is only defined up
+   to a symmetry of the block, so the un-shuffled pieces get the 8 orientations too. ele: every
+   block position has its own nibble key, so its pieces have no usable variants (one each).
+2. Compatibility: prediction-based dissimilarity across a shared boundary (each side's linear
+   extrapolation against the other side's edge, L1), confidence-normalised by the second-best
+   match. Tones act on both sides alike, so only the RELATIVE tone of two pieces matters: the table
+   is [piece-orientation, piece-orientation, relative tone], 12× smaller than over all variants.
+3. Placement: greedy growth inside the known R×C frame; every step places the (open slot, piece,
+   orientation, absolute tone) with the lowest mean dissimilarity to its placed neighbours,
+   preferring slots that close more sides. Grown from the `seeds` most confident pieces; the
+   assembly with the smallest total dissimilarity is kept. Loops run over pieces, never pixels.
 A whole image has symmetries no boundary score can see (its orientation; for etc also its global
 colour order and NP); the evaluator scores the best of them and says so in metrics.json.
 Metrics: direct comparison (pieces in the right place and orientation), neighbour comparison (right
@@ -278,9 +278,6 @@ class Jigsaw(Attack):
         def __post_init__(self):
             check_int("jigsaw", "restarts", self.restarts)
             check_int("jigsaw", "seeds", self.seeds)
-
-    def check(self, scheme, params):
-        super().check(scheme, params)
 
     def prepare(self, access: Access) -> None:
         super().prepare(access)
