@@ -232,6 +232,9 @@ def run(cfg: DictConfig, run_dir: Path, choices: dict | None = None) -> dict:
         trainer.fit(task, train_dataloaders=loader, ckpt_path=str(last) if resume else None)
     victims_loader = DataLoader(TensorDataset(victims.images, torch.arange(len(victims))),
                                 batch_size=cfg.victims.batch_size, shuffle=False)
+    if attack.observes:  # the attacker studies every ciphertext before reconstructing any
+        for plain, index in victims_loader:
+            attack.observe(cipher.encrypt(plain, ids=victim_ids(index) if cipher.needs_ids else None))
     trainer.test(task, dataloaders=victims_loader, verbose=False)
 
     results = task.results

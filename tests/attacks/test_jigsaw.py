@@ -77,3 +77,16 @@ def test_a_puzzle_too_large_for_memory_is_refused_with_what_to_change():
     v = ciphers.create("etc", seed=0, block_size=4)
     with pytest.raises(InputError, match="use a larger block size or smaller images"):
         attacks.create("jigsaw").prepare(access_for(v, (128, 128)))
+
+
+def test_vit_block_estimate_pools_every_victim_batch_observed():
+    x = cifar()[0]  # class by class: a single batch would hold one or two classes only
+    v = ciphers.create("vit_block", seed=2, block_size=4, np=True)
+    a = attacks.create("jigsaw")
+    a.prepare(access_for(v, (32, 32)))
+    assert a.observes
+    for batch in x.split(50):
+        a.observe(v.encrypt(batch))
+    a.reconstruct(v.encrypt(x[:2]))
+    got = a.key_metrics(v)
+    assert got["pixel_permutation_up_to_symmetry"] == 1.0 and got["np_mask_up_to_negative"] == 1.0

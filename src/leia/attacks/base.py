@@ -98,6 +98,11 @@ class Attack:
         """Use the threat model's access once (oracle queries, known pairs, training is separate)."""
         self.access = access
 
+    observes: ClassVar[bool] = False  # True: `observe` sees every victim ciphertext before `reconstruct`
+
+    def observe(self, y: torch.Tensor) -> None:
+        """Study all victim ciphertexts first (a COA attacker has them all), e.g. pooled statistics."""
+
     def hint(self, plain: torch.Tensor):
         """What the attack is told about each victim image besides its ciphertext (None: nothing)."""
         return None

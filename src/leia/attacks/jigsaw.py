@@ -193,13 +193,6 @@ def solve(pieces: torch.Tensor, rows: int, cols: int, orientations: int, tones: 
     return min(results, key=lambda r: total(r[1]))[0]
 
 
-def _correlation(x: torch.Tensor) -> torch.Tensor:
-    x = x - x.mean(0)
-    cov = x.T @ x
-    std = cov.diagonal().clamp_min(1e-9).sqrt()
-    return cov / std[:, None] / std[None, :]
-
-
 def _swap_search(a: torch.Tensor, b: torch.Tensor, restarts: int, seed: int = 0) -> torch.Tensor:
     """Quadratic assignment by best-improvement pair swaps from random starts: the π maximising
     Σ a[i, j]·b[π(i), π(j)] (a, b symmetric with zero diagonals). The gain of swapping π(r), π(s)
@@ -224,9 +217,22 @@ def _swap_search(a: torch.Tensor, b: torch.Tensor, restarts: int, seed: int = 0)
     return best
 
 
+def block_moments(blocks: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, int]:
+    """Sums that pool block statistics over batches: (Σx [n], Σxxᵀ [n, n], count) of blocks [S, n]."""
+    x = blocks.double()
+    return x.sum(0), x.T @ x, len(x)
+
+
 def estimate_block_permutation(blocks: torch.Tensor, m: int, np_mask: bool, restarts: int = 20):
+    """`estimate_from_moments` on the blocks [S, 3M²] (uint8) of one batch."""
+    return estimate_from_moments(*block_moments(blocks), m, np_mask, restarts)
+
+
+def estimate_from_moments(total: torch.Tensor, products: torch.Tensor, count: int, m: int, np_mask: bool,
+                          restarts: int = 20):
     """Estimate vit_block's common in-block permutation (and NP mask) from pooled ciphertext blocks
-    [S, 3M²] (uint8), using only statistics every natural photo collection shares:
+    given as pooled moments (`block_moments`, summed over batches), using only statistics every natural
+    photo collection shares (so pool over many images of many kinds: one class alone may break 2.):
     1. NP: positions correlate positively in natural images, so flipped ones show by sign (the
        leading eigenvector of the correlation matrix);
     2. channels: the mean of red > green > blue in photos, so the 3M² position means split into
@@ -240,16 +246,19 @@ def estimate_block_permutation(blocks: torch.Tensor, m: int, np_mask: bool, rest
     orientations absorb."""
     from scipy.optimize import linear_sum_assignment
 
-    x = blocks.double()
-    corr = _correlation(x)
+    mean = total / count
+    cov = products / count - mean[:, None] * mean[None, :]
+    std = cov.diagonal().clamp_min(1e-9).sqrt()
+    corr = cov / std[:, None] / std[None, :]
     flips = torch.zeros(len(corr), dtype=torch.bool)
     if np_mask:
         vec = torch.linalg.eigh(corr).eigenvectors[:, -1]
         flips = vec < 0 if (vec < 0).sum() <= len(vec) / 2 else vec > 0
-        x = torch.where(flips, 255 - x, x)
-        corr = _correlation(x)
+        sign = 1 - 2 * flips.double()
+        corr = corr * sign[:, None] * sign[None, :]  # NP negates a position's deviations
+        mean = torch.where(flips, 255 - mean, mean)
     k = m * m
-    by_mean = torch.argsort(x.mean(0), descending=True)
+    by_mean = torch.argsort(mean, descending=True)
     red, green, blue = by_mean[:k], by_mean[k : 2 * k], by_mean[2 * k :]
     triples = [green]
     for group in (red, blue):  # pair every green position with the red/blue of the same pixel
@@ -284,6 +293,7 @@ class Jigsaw(Attack):
         self.scheme = access.scheme
         self.m = int(access.params["block_size"])
         self.grayscale = bool(access.params.get("grayscale", False))
+        self.moments, self.estimate = None, None
         h, w = access.image_size
         pieces = (h // self.m) * (w // self.m) * (3 if self.grayscale else 1)
         variants = 1 if self.scheme == "ele" else DIHEDRAL
@@ -296,14 +306,30 @@ class Jigsaw(Attack):
                 f"images (e.g. 32x32 with block_size 4, or 224x224 with block_size 16)"
             )
 
+    @property
+    def observes(self) -> bool:
+        return self.scheme == "vit_block"
+
+    def observe(self, y: torch.Tensor) -> None:
+        """vit_block: pool the block statistics of every victim ciphertext (all share the key)."""
+        moments = block_moments(flat_blocks(y.cpu(), self.m).reshape(-1, 3 * self.m**2))
+        self.moments = moments if self.moments is None else tuple(a + b for a, b in zip(self.moments, moments))
+        self.estimate = None
+
     def reconstruct(self, y: torch.Tensor, hint=None) -> Outcome:
         m, b = self.m, len(y)
         c, gh, gw = y.shape[-3:]
         rows, cols = gh // m, gw // m
         pieces = to_blocks(y.cpu(), m)  # [B, N, M, M, C]
         if self.scheme == "vit_block":
-            src, flips = estimate_block_permutation(flat_blocks(y.cpu(), m).reshape(-1, 3 * m * m), m,
-                                                    bool(self.access.params.get("np")), self.params.restarts)
+            np_mask = bool(self.access.params.get("np"))
+            if self.moments is None:  # nothing pooled: this batch's own statistics
+                src, flips = estimate_block_permutation(flat_blocks(y.cpu(), m).reshape(-1, 3 * m * m), m, np_mask,
+                                                        self.params.restarts)
+            else:
+                if self.estimate is None:
+                    self.estimate = estimate_from_moments(*self.moments, m, np_mask, self.params.restarts)
+                src, flips = self.estimate
             self.estimate = (src, flips)
             flat = pieces.reshape(b, -1, 3 * m * m) ^ (flips.to(torch.uint8) * 255)
             pieces = flat[..., src].reshape(pieces.shape)
@@ -328,7 +354,7 @@ class Jigsaw(Attack):
     def key_metrics(self, victim) -> dict[str, float]:
         """vit_block: how much of the in-block permutation (and NP mask) the last estimate got right,
         exactly and up to the block symmetry it cannot see."""
-        if self.scheme != "vit_block" or not hasattr(self, "estimate"):
+        if self.scheme != "vit_block" or self.estimate is None:
             return {}
         m = self.m
         comps = victim.components(*self.access.image_size)
