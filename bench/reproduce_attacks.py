@@ -50,9 +50,13 @@ SUPPLEMENT = [
 ]
 
 
-def run_row(scheme: str, attack: str, extra: list[str], args) -> dict:
+def row_name(scheme: str, attack: str, extra: list[str]) -> str:
     tag = "-".join(e.split("=")[-1] for e in extra)
-    name = f"table-{scheme}-{attack}{'-' + tag if tag else ''}"
+    return f"table-{scheme}-{attack}{'-' + tag if tag else ''}"
+
+
+def run_row(scheme: str, attack: str, extra: list[str], args) -> dict:
+    name = row_name(scheme, attack, extra)
     data = [] if any(e.startswith("data=") for e in extra) else [
         "data=cifar10", "data.format=imagefolder", f"data.root={args.cifar}", f"victims.limit={args.victims}"]
     overrides = [f"scheme={scheme}", f"attack={attack}", *extra, *data, "logger=csv",
@@ -128,8 +132,11 @@ def main() -> None:
     p.add_argument("--epochs", type=int, default=4)
     p.add_argument("--runs", type=Path, default=ROOT / "runs" / "bench-attacks")
     p.add_argument("--only", help="comma-separated attacks to run (default: all rows)")
+    p.add_argument("--finished", action="store_true", help="write the table of the rows already run; run nothing")
     args = p.parse_args()
     rows = [r for r in ROWS + SUPPLEMENT if not args.only or r[1] in args.only.split(",")]
+    if args.finished:
+        rows = [r for r in rows if (args.runs / "attacks" / row_name(r[0], r[1], r[2]) / "metrics.json").is_file()]
     results = [(row, run_row(*row[:3], args)) for row in rows]
     section = table(results, args, sum(m["duration_s"] for _, m in results))
     print(section)
