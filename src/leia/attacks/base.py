@@ -12,6 +12,7 @@ The evaluator (the attack task) alone holds the victim cipher; it uses it to sco
 
 from __future__ import annotations
 
+import abc
 import dataclasses
 import os
 from dataclasses import dataclass, field
@@ -55,7 +56,7 @@ class Outcome:
     solution: Any = None
 
 
-class Attack:
+class Attack(abc.ABC):
     """Base of every attack. Subclasses set `threat`, `schemes` (the scheme names it applies to),
     `Params`, and implement `prepare` (use the access once) and `reconstruct` (a batch)."""
 
@@ -107,9 +108,9 @@ class Attack:
         """What the attack is told about each victim image besides its ciphertext (None: nothing)."""
         return None
 
+    @abc.abstractmethod
     def reconstruct(self, y: torch.Tensor, hint=None) -> Outcome:
         """Reconstruct plain images from ciphertexts y (uint8, the cipher's output layout)."""
-        raise NotImplementedError
 
     # ---------------------------------------------------------------- evaluation (uses the truth)
     def key_metrics(self, victim: ciphers.Cipher) -> dict[str, float]:
