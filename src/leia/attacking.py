@@ -17,8 +17,6 @@ reconstruction rows), CSV/W&B logs. No key material is written.
 from __future__ import annotations
 
 import csv
-import hashlib
-import json
 import time
 from pathlib import Path
 from typing import Any
@@ -35,8 +33,8 @@ from .attacks.metrics import image_metrics
 from .data.datamodule import DataConfig
 from .data.sources import Images, load_split
 from .errors import InputError
-from .reporting import redact, redacted_yaml, write_metrics
-from .training import _dataclass, build_cipher, build_loggers, close_loggers, completed, wandb_mode  # noqa: F401
+from .reporting import redacted_yaml, write_metrics
+from .training import _dataclass, build_cipher, build_loggers, close_loggers, completed, config_digest
 
 METRICS = "metrics.json"
 
@@ -96,15 +94,6 @@ def describe(cfg: DictConfig, cipher, attack: Attack, choices: dict | None = Non
         "data": cfg.data.name,
         "seed": cfg.seed,
     }
-
-
-def config_digest(cfg: DictConfig) -> str:
-    """Identifies what a run computes (not where it writes), so a finished run is only reused for the
-    same configuration."""
-    node = OmegaConf.to_container(cfg, resolve=True)
-    for k in ("force", "paths", "logger", "name"):
-        node.pop(k, None)
-    return hashlib.sha256(json.dumps(redact(node), sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
 # ---------------------------------------------------------------- the Lightning task
@@ -181,10 +170,7 @@ def run(cfg: DictConfig, run_dir: Path, choices: dict | None = None) -> dict:
     run_dir.mkdir(parents=True, exist_ok=True)
     digest = config_digest(cfg)
     force = bool(cfg.get("force", False))
-    if not force and (done := completed(run_dir / METRICS)):
-        if done.get("config_digest") not in (None, digest):
-            raise InputError(f"{run_dir} holds a finished run of a different configuration; give this run another "
-                             f"name (name=...) or re-run it with force=true")
+    if not force and (done := completed(run_dir / METRICS, digest)):
         print(f"{run_dir / METRICS} is complete; nothing to do (force=true runs it again)")
         print(summary(done, run_dir))
         return done

@@ -195,11 +195,26 @@ def close_loggers(loggers: list, test: dict, run_dir: Path) -> None:
                 print(f"W&B ran offline; sync with: wandb sync {run_dir / 'wandb'}/offline-run-*")
 
 
-def completed(metrics_path: Path) -> dict | None:
-    """The metrics of a finished run at this path, if any."""
+def config_digest(cfg: DictConfig) -> str:
+    """Identifies what a run computes (not where it writes or logs), so that a finished run is only
+    reused for the same configuration."""
+    import hashlib
+
+    node = OmegaConf.to_container(cfg, resolve=True)
+    for k in ("force", "paths", "logger", "name"):
+        node.pop(k, None)
+    return hashlib.sha256(json.dumps(redact(node), sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def completed(metrics_path: Path, digest: str | None = None) -> dict | None:
+    """The metrics of a finished run at this path, if any; a finished run of another configuration
+    (another config digest) is an error, not a result to reuse."""
     if metrics_path.is_file():
         done = json.loads(metrics_path.read_text())
         if done.get("complete"):
+            if digest is not None and done.get("config_digest") not in (None, digest):
+                raise InputError(f"{metrics_path.parent} holds a finished run of a different configuration; give "
+                                 f"this run another name (name=...) or re-run it with force=true")
             return done
     return None
 
@@ -210,7 +225,8 @@ def run(cfg: DictConfig, run_dir: Path, choices: dict | None = None) -> dict:
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     force = bool(cfg.get("force", False))
-    if not force and (done := completed(run_dir / METRICS)):
+    digest = config_digest(cfg)
+    if not force and (done := completed(run_dir / METRICS, digest)):
         print(f"{run_dir / METRICS} is complete; nothing to do (force=true trains again from scratch)")
         print(summary(done, run_dir))
         return done
@@ -247,6 +263,7 @@ def run(cfg: DictConfig, run_dir: Path, choices: dict | None = None) -> dict:
         **description,
         "task": "convert" if converting else "train",
         "complete": True,
+        "config_digest": digest,
         "test": {k.split("/", 1)[1]: v for k, v in test.items() if k.startswith("test/")},
         "test_plain": {k.split("/", 1)[1]: v for k, v in test.items() if k.startswith("test_plain/")},
         "best_val_acc1": best,

@@ -204,3 +204,11 @@ def test_a_secret_on_the_command_line_is_refused_before_hydra_writes_it(tmp_path
     done = train_cli(["+key.note=hunter2"], tmp_path, env={"LEIA_SECRET": "hunter2"})
     assert done.returncode != 0 and "refusing" in done.stderr
     assert not [f for f in tmp_path.rglob("*") if f.is_file() and b"hunter2" in f.read_bytes()]
+
+
+def test_a_finished_training_run_is_reused_only_for_the_same_configuration(tmp_path):
+    first, run_dir = run_train(FAST, tmp_path)
+    assert json.loads((run_dir / "metrics.json").read_text())["config_digest"] == first["config_digest"]
+    assert run_train(FAST, tmp_path)[0] == first
+    with pytest.raises(InputError, match="different configuration"):
+        run_train([*FAST, "optimizer.lr=0.5"], tmp_path)
