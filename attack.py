@@ -8,9 +8,10 @@ from omegaconf import DictConfig
 @hydra.main(config_path="conf", config_name="attack", version_base="1.3")
 def main(cfg: DictConfig) -> None:
     from leia.attacking import run
+    from leia.sweeps import run_job
 
     hc = HydraConfig.get()
-    run(cfg, hc.runtime.output_dir, choices=dict(hc.runtime.choices))
+    run_job(run, cfg, hc.runtime.output_dir, dict(hc.runtime.choices), task="attack")
 
 
 if __name__ == "__main__":

@@ -27,12 +27,13 @@ from omegaconf import DictConfig, OmegaConf
 from torch.utils.data import DataLoader, TensorDataset
 from torchmetrics import MeanMetric
 
-from . import attacks
+from . import attacks, sweeps
 from .attacks.base import Access, Attack, cipher_view
 from .attacks.metrics import image_metrics
 from .data.datamodule import DataConfig
 from .data.sources import Images, load_split
 from .errors import InputError
+from .preemption import SaveOnSignal
 from .reporting import redacted_yaml, write_metrics
 from .training import _dataclass, build_cipher, build_loggers, close_loggers, completed, config_digest
 
@@ -226,6 +227,7 @@ def run(cfg: DictConfig, run_dir: Path, choices: dict | None = None) -> dict:
     results = task.results
     metrics = {
         **description,
+        **sweeps.extra(cfg),
         "complete": True,
         "config_digest": digest,
         "applicable": True,
@@ -243,7 +245,8 @@ def run(cfg: DictConfig, run_dir: Path, choices: dict | None = None) -> dict:
     }
     if trainer.is_global_zero:
         _write_outputs(run_dir, task, loggers)
-    close_loggers(loggers, {k: v for k, v in results.items()}, run_dir)
+    row = {k: metrics[k] for k in ("name", "scheme_config", "attack", "threat", "seed", "key_seed")}
+    close_loggers(loggers, results, run_dir, row={**row, **metrics["metrics"], "encrypted_ssim": results["baseline_ssim"]})
     if trainer.is_global_zero:
         write_metrics(run_dir / METRICS, metrics)
         print(summary(metrics, run_dir))
@@ -255,6 +258,7 @@ def _trainer(trainer_cfg: dict, run_dir: Path, loggers: list, checkpoints: bool)
 
     callbacks = []
     if checkpoints:
+        callbacks.append(SaveOnSignal(run_dir / "checkpoints" / "last.ckpt"))
         callbacks.append(ModelCheckpoint(dirpath=str(run_dir / "checkpoints"), filename="epoch{epoch}", save_last=True,
                                          save_top_k=0, auto_insert_metric_name=False))
     return L.Trainer(default_root_dir=str(run_dir), logger=loggers, callbacks=callbacks,
@@ -267,10 +271,11 @@ def _write_outputs(run_dir: Path, task: AttackTask, loggers: list) -> None:
 
     grid = grid_image(task.grid)
     save_image(grid.float() / 255, run_dir / "grid.png")
+    rows = sorted(task.rows, key=lambda r: r["index"])
     for logger in loggers:
         if isinstance(logger, WandbLogger):
             logger.log_image(key="attack/plain_encrypted_reconstruction", images=[grid.permute(1, 2, 0).numpy()])
-    rows = sorted(task.rows, key=lambda r: r["index"])
+            logger.log_table(key="attack/per_image", columns=list(rows[0]), data=[list(r.values()) for r in rows])
     with open(run_dir / "per_image.csv", "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(rows[0]))
         writer.writeheader()
@@ -278,6 +283,8 @@ def _write_outputs(run_dir: Path, task: AttackTask, loggers: list) -> None:
 
 
 def summary(metrics: dict, run_dir: Path) -> str:
+    if metrics.get("status", "complete") != "complete":
+        return sweeps.status_line(metrics, run_dir)
     m, base = metrics["metrics"], metrics["baseline_encrypted"]
     line = (f"{metrics['name']}: {metrics['attack']} ({metrics['threat']}) on {metrics['scheme']}: "
             f"SSIM {m['ssim']:.4f} (encrypted image itself {base['ssim']:.4f}), PSNR {m['psnr']:.2f} dB, "

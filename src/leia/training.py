@@ -32,6 +32,8 @@ from .models.adapters import create_adapter
 from .models.backbones import create_backbone, is_patch_model
 from .models.classifier import EncryptedClassifier, OptimConfig, ScheduleConfig
 from .models.key_conversion import convert
+from .preemption import SaveOnSignal
+from . import sweeps
 from .reporting import redact, redacted_yaml, write_metrics
 
 METRICS = "metrics.json"
@@ -147,7 +149,7 @@ def build_loggers(cfg: DictConfig, run_dir: Path, description: dict, job_type: s
 
         mode = wandb_mode()
         loggers.insert(0, WandbLogger(
-            project=cfg.logger.project, group=cfg.logger.get("group"), tags=list(cfg.logger.get("tags") or []),
+            project=cfg.logger.project, group=sweeps.wandb_group(cfg), tags=list(cfg.logger.get("tags") or []),
             job_type=job_type, name=cfg.name, save_dir=str(run_dir), offline=mode == "offline",
             config={"run": description, "config": redact(OmegaConf.to_container(cfg, resolve=True))},
         ))
@@ -172,8 +174,10 @@ def log_samples(loggers: list, dm: EncryptedDataModule, run_dir: Path) -> None:
 def make_trainer(cfg: DictConfig, run_dir: Path, loggers: list, checkpoints: bool) -> L.Trainer:
     from lightning.pytorch.callbacks import ModelCheckpoint
 
+    check_ddp_launch(cfg)
     callbacks = [LoaderProgress()]
     if checkpoints:
+        callbacks.append(SaveOnSignal(run_dir / "checkpoints" / "last.ckpt"))  # after LoaderProgress
         every = cfg.checkpoint.get("every_n_steps") or None
         callbacks.append(ModelCheckpoint(dirpath=str(run_dir / "checkpoints"), filename="epoch{epoch}", save_last=True,
                                          save_top_k=0, every_n_train_steps=every, auto_insert_metric_name=False))
@@ -181,18 +185,36 @@ def make_trainer(cfg: DictConfig, run_dir: Path, loggers: list, checkpoints: boo
                      use_distributed_sampler=False, **OmegaConf.to_container(cfg.trainer, resolve=True))
 
 
-def close_loggers(loggers: list, test: dict, run_dir: Path) -> None:
-    """Log the final numbers and finish the W&B run (one run per job), printing how to sync it."""
+def check_ddp_launch(cfg: DictConfig) -> None:
+    """Lightning starts local DDP processes by re-running the command line, which cannot re-enter a
+    Hydra multirun; under SLURM the processes come from srun instead."""
+    from lightning.fabric.plugins.environments import SLURMEnvironment
+
+    strategy = str(cfg.trainer.get("strategy") or "")
+    if strategy.startswith("ddp") and "spawn" not in strategy and sweeps.in_sweep() and not SLURMEnvironment.detect():
+        raise InputError(f"trainer.strategy={strategy} in a local sweep (-m): Lightning would start the extra processes "
+                         f"by re-running the whole sweep. Submit DDP sweeps with launcher=slurm "
+                         f"(hydra.launcher.tasks_per_node = processes), or run each DDP job without -m")
+
+
+def close_loggers(loggers: list, final: dict, run_dir: Path, row: dict | None = None) -> None:
+    """Log the final numbers (and, on W&B, `row` as a one-row `results` table: the tables of a
+    sweep's runs stack into its grid) and finish the W&B run (one run per job), printing how to sync it."""
     from lightning.pytorch.loggers import WandbLogger
 
     for logger in loggers:
-        logger.log_metrics({f"final/{k}": v for k, v in test.items()})
+        logger.log_metrics({f"final/{k}": v for k, v in final.items()})
         if isinstance(logger, WandbLogger):
             import wandb
 
+            if row:
+                logger.log_table(key="results", columns=list(row), data=[list(row.values())])
             wandb.finish()
             if wandb_mode() in ("offline", "dryrun"):  # Lightning sets WANDB_MODE=dryrun for offline runs
                 print(f"W&B ran offline; sync with: wandb sync {run_dir / 'wandb'}/offline-run-*")
+
+
+PLACEMENT = ("devices", "num_nodes", "strategy", "enable_progress_bar", "log_every_n_steps")
 
 
 def config_digest(cfg: DictConfig) -> str:
@@ -201,8 +223,10 @@ def config_digest(cfg: DictConfig) -> str:
     import hashlib
 
     node = OmegaConf.to_container(cfg, resolve=True)
-    for k in ("force", "paths", "logger", "name"):
+    for k in ("force", "paths", "logger", "name", "sweep"):
         node.pop(k, None)
+    for k in PLACEMENT:  # how many processes compute it, not what they compute
+        node.get("trainer", {}).pop(k, None)
     return hashlib.sha256(json.dumps(redact(node), sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
@@ -262,6 +286,7 @@ def run(cfg: DictConfig, run_dir: Path, choices: dict | None = None) -> dict:
     metrics = {
         **description,
         "task": "convert" if converting else "train",
+        **sweeps.extra(cfg),
         "complete": True,
         "config_digest": digest,
         "test": {k.split("/", 1)[1]: v for k, v in test.items() if k.startswith("test/")},
@@ -274,7 +299,8 @@ def run(cfg: DictConfig, run_dir: Path, choices: dict | None = None) -> dict:
         "chance_acc1": 1.0 / dm.num_classes,
         "duration_s": round(time.time() - start, 1),
     }
-    close_loggers(loggers, metrics["test"], run_dir)
+    row = {k: metrics[k] for k in ("name", "scheme_config", "model", "adapter", "seed", "key_seed")}
+    close_loggers(loggers, metrics["test"], run_dir, row={**row, **metrics["test"], "best_val_acc1": best})
     if trainer.is_global_zero:
         write_metrics(run_dir / METRICS, metrics)
         print(summary(metrics, run_dir))
@@ -283,6 +309,8 @@ def run(cfg: DictConfig, run_dir: Path, choices: dict | None = None) -> dict:
 
 def summary(metrics: dict, run_dir: Path) -> str:
     """One line a person reads at the end of a run."""
+    if metrics.get("status", "complete") != "complete":
+        return sweeps.status_line(metrics, run_dir)
     def pct(v):
         return "n/a" if v is None else f"{100 * v:.2f}%"
 

@@ -1,0 +1,118 @@
+"""Jobs of a Hydra multirun (a sweep, `python attack.py -m ...`): what each job leaves behind, so
+that a grid survives its odd cells and its interruptions.
+
+- Every job writes metrics.json with a `status`: `complete`, `not_applicable` (an attack that does
+  not apply to the job's scheme: recorded with the reason, and the job succeeds) or `failed` (the
+  error and the last lines of its traceback; the job's W&B run is finished as failed and the error
+  re-raised, so Hydra still runs the other jobs and exits non-zero at the end).
+- A sweep's directory is named after `sweep` (the launch time unless a sweep config or the command
+  names it): re-running a named sweep lands in the same job directories, and jobs whose
+  metrics.json is complete are skipped (failed ones run again).
+- Outside a sweep, errors are raised as they are: a single run that does not apply is a user error.
+"""
+
+from __future__ import annotations
+
+import json
+import traceback
+from pathlib import Path
+from typing import Callable
+
+from omegaconf import DictConfig, OmegaConf
+
+from .attacks.base import NotApplicable
+from .reporting import redact, write_metrics
+
+METRICS = "metrics.json"
+FAILED = "failed.json"  # a failure beside a finished run it must not replace
+STATUSES = ("complete", "not_applicable", "failed")
+
+
+def in_sweep() -> bool:
+    """True inside a job of a Hydra multirun (any launcher: basic, submitit local or SLURM)."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
+
+
+def wandb_group(cfg: DictConfig) -> str | None:
+    """The W&B group of a run: `logger.group` when set, else the sweep's name inside a sweep."""
+    group = cfg.logger.get("group")
+    if group:
+        return str(group)
+    return str(cfg.sweep) if in_sweep() and cfg.get("sweep") else None
+
+
+def identity(cfg: DictConfig, choices: dict, task: str) -> dict:
+    """What a report needs to place a job in its tables, read from the config alone (no cipher is
+    built: this also describes jobs that failed before building one)."""
+    record = {
+        "name": cfg.name,
+        "task": task,
+        "scheme": cfg.scheme.name,
+        "scheme_config": choices.get("scheme", cfg.scheme.name),
+        "data": cfg.data.name,
+        "seed": cfg.seed,
+        **extra(cfg),
+    }
+    if task == "attack":
+        record["attack"] = cfg.attack.name
+    else:
+        record.update(model=cfg.model.name, adapter=cfg.adapter.name)
+    return record
+
+
+def extra(cfg: DictConfig) -> dict:
+    """Fields every finished run's metrics.json adds to its own description."""
+    key = OmegaConf.to_container(cfg.key, resolve=True) if "key" in cfg else {}
+    return {"status": "complete", "key_seed": key.get("seed"),
+            "sweep": str(cfg.sweep) if in_sweep() and cfg.get("sweep") else None}
+
+
+def run_job(run: Callable, cfg: DictConfig, run_dir: str | Path, choices: dict, task: str) -> dict:
+    """Run one job (`training.run` or `attacking.run`); inside a sweep, record what stops it."""
+    if not in_sweep():
+        return run(cfg, run_dir, choices=choices)
+    from .training import config_digest
+
+    run_dir = Path(run_dir)
+    try:
+        return run(cfg, run_dir, choices=choices)
+    except NotApplicable as e:
+        record = {**identity(cfg, choices, task), "status": "not_applicable", "complete": True,
+                  "config_digest": config_digest(cfg), "reason": str(e)}
+        run_dir.mkdir(parents=True, exist_ok=True)
+        write_metrics(run_dir / METRICS, record)
+        print(f"{cfg.name}: not applicable ({e}); recorded in {run_dir / METRICS}")
+        return record
+    except Exception as e:
+        finish_wandb(failed=True)
+        lines = traceback.format_exception(e)
+        record = {**identity(cfg, choices, task), "status": "failed", "complete": False,
+                  "config_digest": config_digest(cfg), "error": redact(f"{type(e).__name__}: {e}"),
+                  "traceback": redact("".join(lines[-6:]))}
+        run_dir.mkdir(parents=True, exist_ok=True)
+        # Never over a finished run (e.g. one of another configuration): that result stays.
+        finished = (run_dir / METRICS).is_file() and json.loads((run_dir / METRICS).read_text()).get("complete")
+        write_metrics(run_dir / (FAILED if finished else METRICS), record)
+        print(f"{cfg.name}: FAILED ({type(e).__name__}: {e}); recorded in {run_dir / (FAILED if finished else METRICS)}")
+        raise
+
+
+def finish_wandb(failed: bool = False) -> None:
+    """Close the process's W&B run, if one is open: the next job of a sweep must not log into it."""
+    import sys
+
+    if "wandb" not in sys.modules:
+        return
+    import wandb
+
+    if wandb.run is not None:
+        wandb.finish(exit_code=1 if failed else 0)
+
+
+def status_line(record: dict, run_dir: Path) -> str:
+    """The line a job prints about a run that did not complete normally."""
+    why = record.get("reason") or record.get("error") or ""
+    return f"{record['name']}: {record['status'].replace('_', ' ')} ({why}). Record: {Path(run_dir) / METRICS}"
