@@ -1,0 +1,305 @@
+"""Turn sweep directories into one report: `python -m leia.report runs/sweeps/<a> [runs/sweeps/<b> ...]`.
+
+Reads every metrics.json under the given directories (train and attack jobs alike, any status) and
+writes, into `--out` (default: <first dir>/report):
+- report.md: the scheme x attack table (attack SSIM by default), the scheme x model table (test
+  top-1 accuracy), each cell mean ± std over the keys and seeds that ran (n in brackets; `n/a`: the
+  attack does not apply; `failed`: every run of the cell failed, errors listed below), and the
+  privacy-utility table;
+- runs.csv (one row per job), attacks.csv and training.csv (one row per cell);
+- privacy_utility.png: per scheme, the best model's accuracy against the best attack's SSIM (up
+  and left is better: useful and private), when both kinds of job are there;
+- grids/<scheme>.png: the attacks' image grids on that scheme (plain | encrypted | reconstruction).
+`--wandb` also logs the tables and figures as a W&B run of job type `report` in the sweep's group.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+import statistics
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import InputError
+
+METRICS = "metrics.json"
+ATTACK_METRIC, TRAIN_METRIC = "ssim", "acc1"
+
+
+@dataclass
+class Cell:
+    """One grid cell: the runs of one (data, scheme, attack or model) over keys and seeds."""
+
+    values: list[float] = field(default_factory=list)
+    statuses: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    grid: Path | None = None  # an attack's grid.png (the first complete run's)
+
+    @property
+    def n(self) -> int:
+        return len(self.values)
+
+    @property
+    def mean(self) -> float | None:
+        return statistics.fmean(self.values) if self.values else None
+
+    @property
+    def std(self) -> float | None:
+        return statistics.stdev(self.values) if len(self.values) > 1 else (0.0 if self.values else None)
+
+    def text(self, digits: int, scale: float = 1.0) -> str:
+        failed = self.statuses.count("failed")
+        if not self.values:
+            return "failed" if failed else "n/a"
+        out = f"{scale * self.mean:.{digits}f} ± {scale * self.std:.{digits}f} ({self.n})"
+        return out + (f", {failed} failed" if failed else "")
+
+
+def load_runs(dirs: list[Path]) -> list[dict]:
+    """Every job record under `dirs` (metrics.json, with its directory as `dir`)."""
+    runs = []
+    for d in dirs:
+        d = Path(d)
+        if not d.is_dir():
+            raise InputError(f"no sweep directory at {d}; expected a directory holding jobs' metrics.json "
+                             f"(e.g. runs/sweeps/<sweep>)")
+        for path in sorted(d.rglob(METRICS)):
+            record = json.loads(path.read_text())
+            if "task" in record:
+                runs.append({**record, "dir": path.parent,
+                             "status": record.get("status", "complete" if record.get("complete") else "failed")})
+    if not runs:
+        raise InputError(f"no metrics.json under {', '.join(map(str, dirs))}: have the sweep's jobs run?")
+    return runs
+
+
+def value(run: dict, metric: str) -> float | None:
+    if run["status"] != "complete":
+        return None
+    section = run.get("metrics") if run["task"] == "attack" else run.get("test")
+    v = (section or {}).get(metric)
+    return None if v is None or (isinstance(v, float) and math.isnan(v)) else float(v)
+
+
+def column(run: dict) -> str:
+    if run["task"] == "attack":
+        return run["attack"]
+    return run["model"] if run.get("adapter") in (None, "none") else f"{run['model']}+{run['adapter']}"
+
+
+def grids(runs: list[dict], task: str, metric: str) -> dict[tuple[str, str], dict[str, Cell]]:
+    """{(data, scheme): {column: Cell}} for one task (attack, or train/convert)."""
+    table: dict[tuple[str, str], dict[str, Cell]] = {}
+    for run in runs:
+        if (run["task"] == "attack") != (task == "attack"):
+            continue
+        cell = table.setdefault((run["data"], run["scheme_config"]), {}).setdefault(column(run), Cell())
+        cell.statuses.append(run["status"])
+        v = value(run, metric)
+        if v is not None:
+            cell.values.append(v)
+            if cell.grid is None and (run["dir"] / "grid.png").is_file():
+                cell.grid = run["dir"] / "grid.png"
+        elif run["status"] == "failed":
+            cell.errors.append(f"{run['name']}: {run.get('error', 'no error recorded')} ({run['dir']})")
+    return table
+
+
+def markdown_table(table: dict, row_title: str, digits: int, scale: float = 1.0) -> str:
+    columns = sorted({c for cells in table.values() for c in cells})
+    several_data = len({data for data, _ in table}) > 1
+    lines = [f"| {row_title} | " + " | ".join(columns) + " |", "|---" * (len(columns) + 1) + "|"]
+    for (data, scheme), cells in sorted(table.items()):
+        label = f"{scheme} ({data})" if several_data else scheme
+        lines.append(f"| {label} | " + " | ".join(cells[c].text(digits, scale) if c in cells else "" for c in columns) + " |")
+    return "\n".join(lines)
+
+
+def write_cells_csv(path: Path, table: dict, column_title: str, metric: str) -> None:
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["data", "scheme", column_title, f"{metric}_mean", f"{metric}_std", "n", "not_applicable", "failed"])
+        for (data, scheme), cells in sorted(table.items()):
+            for name, c in sorted(cells.items()):
+                w.writerow([data, scheme, name, c.mean, c.std, c.n, c.statuses.count("not_applicable"),
+                            c.statuses.count("failed")])
+
+
+RUN_FIELDS = ["task", "status", "data", "scheme_config", "scheme", "attack", "model", "adapter", "key_seed", "seed",
+              "key_fingerprint", "sweep", "name"]
+
+
+def write_runs_csv(path: Path, runs: list[dict]) -> None:
+    metric_names = sorted({k for r in runs for k in (r.get("metrics") or r.get("test") or {})})
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(RUN_FIELDS + metric_names + ["error", "dir"])
+        for r in runs:
+            section = (r.get("metrics") or r.get("test") or {}) if r["status"] == "complete" else {}
+            w.writerow([r.get(k) for k in RUN_FIELDS] + [section.get(m) for m in metric_names]
+                       + [r.get("error") or r.get("reason"), r["dir"]])
+
+
+def privacy_utility(attacks: dict, training: dict) -> list[dict]:
+    """Per scheme with both kinds of result: the best model's accuracy and the best attack's SSIM."""
+    rows = []
+    for (data, scheme), acells in sorted(attacks.items()):
+        done = {a: c for a, c in acells.items() if c.values}
+        model_cells = [(m, c, d) for (d, s), cells in training.items() if s == scheme for m, c in cells.items() if c.values]
+        if not done or not model_cells:
+            continue
+        attack, ac = max(done.items(), key=lambda kv: kv[1].mean)
+        model, mc, tdata = max(model_cells, key=lambda t: t[1].mean)
+        rows.append({"scheme": scheme, "attack_data": data, "best_attack": attack, "attack_ssim": ac.mean,
+                     "attack_ssim_std": ac.std, "train_data": tdata, "best_model": model, "acc1": mc.mean,
+                     "acc1_std": mc.std})
+    return rows
+
+
+def plot_privacy_utility(rows: list[dict], training: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4.5))
+    for r in rows:
+        ax.errorbar(r["attack_ssim"], 100 * r["acc1"], xerr=r["attack_ssim_std"], yerr=100 * r["acc1_std"], fmt="o",
+                    capsize=3)
+        ax.annotate(f"{r['scheme']}\n({r['best_attack']})", (r["attack_ssim"], 100 * r["acc1"]),
+                    textcoords="offset points", xytext=(6, 4), fontsize=8)
+    plain = [c.mean for (_, s), cells in training.items() if s == "plain" for c in cells.values() if c.values]
+    if plain:
+        ax.axhline(100 * max(plain), ls="--", color="gray", lw=1)
+        ax.text(0.01, 100 * max(plain), " plain images", va="bottom", fontsize=8, color="gray")
+    ax.set_xlabel("best attack's SSIM to the plain image (lower: more private)")
+    ax.set_ylabel("test top-1 accuracy on encrypted images (%)")
+    ax.set_xlim(0, 1.05)
+    ax.set_title("Privacy-utility, per scheme")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def plot_scheme_grids(attacks: dict, out: Path) -> dict[str, Path]:
+    """grids/<scheme>.png: each attack's grid.png on the scheme, one under the other."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from PIL import Image
+
+    written = {}
+    for (data, scheme), cells in sorted(attacks.items()):
+        shown = [(a, c.grid) for a, c in sorted(cells.items()) if c.grid is not None]
+        if not shown:
+            continue
+        images = [Image.open(p).convert("RGB") for _, p in shown]
+        width = max(im.width for im in images)
+        fig, axes = plt.subplots(len(images), 1, squeeze=False,
+                                 figsize=(min(12, width / 60), sum(im.height for im in images) / 60 + 0.4 * len(images)))
+        for ax, (attack, _), im in zip(axes[:, 0], shown, images):
+            ax.imshow(im)
+            ax.set_title(f"{attack} on {scheme} ({data}); rows: plain, encrypted, reconstruction", fontsize=8)
+            ax.axis("off")
+        fig.tight_layout()
+        path = out / "grids" / f"{scheme}-{data}.png"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(path, dpi=100)
+        plt.close(fig)
+        written[f"{scheme} ({data})"] = path
+    return written
+
+
+def build(dirs: list[Path], out: Path, attack_metric: str = ATTACK_METRIC, train_metric: str = TRAIN_METRIC) -> dict:
+    """Write the report; returns what it wrote (paths) and the tables."""
+    runs = load_runs(dirs)
+    out.mkdir(parents=True, exist_ok=True)
+    attacks = grids(runs, "attack", attack_metric)
+    training = grids(runs, "train", train_metric)
+    written = {"runs_csv": out / "runs.csv"}
+    write_runs_csv(written["runs_csv"], runs)
+    md = [f"# Sweep report\n\nFrom {', '.join(f'`{d}`' for d in dirs)}: {len(runs)} jobs "
+          f"({', '.join(f'{n} {s}' for s in ('complete', 'not_applicable', 'failed') if (n := sum(r['status'] == s for r in runs)))}). "
+          "Each cell: mean ± std over the keys and seeds that ran (n); n/a: the attack does not apply to the scheme; "
+          "failed: every run of the cell failed (errors below).\n"]
+    if attacks:
+        written["attacks_csv"] = out / "attacks.csv"
+        write_cells_csv(written["attacks_csv"], attacks, "attack", attack_metric)
+        md += [f"## Attacks: {attack_metric} of the reconstruction to the plain image\n",
+               markdown_table(attacks, "scheme \\ attack", 3), ""]
+    if training:
+        written["training_csv"] = out / "training.csv"
+        write_cells_csv(written["training_csv"], training, "model", train_metric)
+        percent = train_metric.startswith("acc")
+        md += [f"## Training: test {train_metric}{' (%)' if percent else ''} on encrypted images\n",
+               markdown_table(training, "scheme \\ model", 2 if percent else 4, 100.0 if percent else 1.0), ""]
+    pu = privacy_utility(attacks, training)
+    if pu:
+        written["privacy_utility"] = out / "privacy_utility.png"
+        plot_privacy_utility(pu, training, written["privacy_utility"])
+        md += ["## Privacy-utility\n", "| scheme | best model | accuracy | best attack | attack SSIM |", "|---|---|---|---|---|"]
+        md += [f"| {r['scheme']} | {r['best_model']} | {100 * r['acc1']:.2f}% | {r['best_attack']} | {r['attack_ssim']:.3f} |"
+               for r in pu]
+        md += ["", "![privacy-utility](privacy_utility.png)", ""]
+    scheme_grids = plot_scheme_grids(attacks, out)
+    if scheme_grids:
+        md += ["## Reconstructions per scheme\n"] + [f"### {s}\n\n![{s}]({p.relative_to(out)})\n" for s, p in scheme_grids.items()]
+    errors = [e for table in (attacks, training) for cells in table.values() for c in cells.values() for e in c.errors]
+    if errors:
+        md += ["## Failed jobs\n"] + [f"- {e}" for e in errors] + [""]
+    written["markdown"] = out / "report.md"
+    written["markdown"].write_text("\n".join(md) + "\n")
+    return {"written": written, "attacks": attacks, "training": training, "privacy_utility": pu,
+            "grids": scheme_grids, "runs": runs}
+
+
+def log_wandb(result: dict, project: str, group: str | None) -> None:
+    """The report's tables and figures as one W&B run (job type `report`), offline unless credentials are set."""
+    import wandb
+
+    from .training import wandb_mode
+
+    mode = wandb_mode()
+    run = wandb.init(project=project, group=group, job_type="report", name=f"report-{group or 'sweeps'}",
+                     mode="offline" if mode in ("offline", "dryrun") else mode, dir=str(result["written"]["markdown"].parent))
+    for key in ("attacks_csv", "training_csv", "runs_csv"):
+        if key in result["written"]:
+            with open(result["written"][key]) as f:
+                rows = list(csv.reader(f))
+            run.log({key.removesuffix("_csv"): wandb.Table(columns=rows[0], data=rows[1:])})
+    images = {"privacy_utility": result["written"].get("privacy_utility"), **result["grids"]}
+    run.log({f"figures/{k}": wandb.Image(str(p)) for k, p in images.items() if p})
+    run.finish()
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m leia.report", description=__doc__.split("\n\n")[0])
+    p.add_argument("dirs", nargs="+", type=Path, help="sweep directories (runs/sweeps/<sweep>) or any folder of runs")
+    p.add_argument("--out", type=Path, help="where to write the report (default: <first dir>/report)")
+    p.add_argument("--attack-metric", default=ATTACK_METRIC, help="attack metric of the tables (ssim, psnr, ...)")
+    p.add_argument("--train-metric", default=TRAIN_METRIC, help="training metric of the tables (acc1, acc5)")
+    p.add_argument("--wandb", action="store_true", help="also log the tables and figures to W&B (job type report)")
+    p.add_argument("--project", default="leia", help="W&B project (with --wandb)")
+    args = p.parse_args(argv)
+    try:
+        result = build(args.dirs, args.out or args.dirs[0] / "report", args.attack_metric, args.train_metric)
+    except InputError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    if args.wandb:
+        sweeps = sorted({r["sweep"] for r in result["runs"] if r.get("sweep")})
+        log_wandb(result, args.project, sweeps[0] if len(sweeps) == 1 else None)
+    print(result["written"]["markdown"].read_text())
+    for name, path in result["written"].items():
+        print(f"{name}: {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
