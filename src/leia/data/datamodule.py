@@ -106,11 +106,26 @@ class EncryptedDataModule(L.LightningDataModule):
         in_workers = not plain and self.cfg.placement == "dataset"
         return EncryptedImages(data, self._augment() if augment else None, self.cipher if in_workers else None, plain)
 
+    def processes(self) -> tuple[int, int]:
+        """(rank, world size) of data-parallel training; (0, 1) outside a trainer."""
+        trainer = self.trainer
+        return (trainer.global_rank, trainer.world_size) if trainer is not None else (0, 1)
+
+    def train_batch_size(self) -> int:
+        """Per process: data.batch_size is the global batch, split evenly over the processes."""
+        _, world = self.processes()
+        if self.cfg.batch_size % world:
+            raise InputError(f"data.batch_size={self.cfg.batch_size} is the global batch and must split evenly over "
+                             f"{world} processes; use a multiple of {world}")
+        return self.cfg.batch_size // world
+
     def _loader(self, dataset: EncryptedImages, train: bool) -> ResumableLoader:
-        sampler = EpochSampler(len(dataset), self.cfg.seed, shuffle=train, augment=dataset.augment)
+        rank, world = self.processes()
+        sampler = EpochSampler(len(dataset), self.cfg.seed, shuffle=train, augment=dataset.augment,
+                               rank=rank, world=world, pad=train)
         return ResumableLoader(
             dataset,
-            batch_size=self.cfg.batch_size if train else self.cfg.eval_batch_size,
+            batch_size=self.train_batch_size() if train else self.cfg.eval_batch_size,
             sampler=sampler,
             num_workers=self.cfg.num_workers,
             persistent_workers=self.cfg.num_workers > 0,

@@ -46,10 +46,17 @@ class Augment:
 
 class EpochSampler(Sampler):
     """Yields (index, augmentation parameters) for one epoch; the order and the parameters depend
-    only on (seed, epoch). `skip(n)` makes the next epoch start at its n-th sample (resume)."""
+    only on (seed, epoch). `skip(n)` makes the next epoch start at its n-th sample (resume).
 
-    def __init__(self, n: int, seed: int, shuffle: bool, augment: Augment | None):
+    Data-parallel: process `rank` of `world` takes every world-th position of the epoch's order, so
+    the processes see disjoint parts of one and the same epoch. With `pad`, the order wraps around
+    to a multiple of `world` (training: every process must run the same number of steps); without,
+    the shards differ by at most one image and every image is seen once (evaluation stays exact)."""
+
+    def __init__(self, n: int, seed: int, shuffle: bool, augment: Augment | None, rank: int = 0, world: int = 1,
+                 pad: bool = True):
         self.n, self.seed, self.shuffle, self.augment = n, seed, shuffle, augment
+        self.rank, self.world, self.pad = rank, world, pad
         self.epoch = 0
         self._skip = 0
 
@@ -59,15 +66,20 @@ class EpochSampler(Sampler):
     def skip(self, samples: int) -> None:
         self._skip = samples
 
+    def _positions(self) -> range:
+        total = -(-self.n // self.world) * self.world if self.pad else self.n
+        return range(self.rank, total, self.world)
+
     def __len__(self) -> int:
-        return self.n
+        return len(self._positions())
 
     def __iter__(self) -> Iterator[tuple[int, tuple[int, ...] | None]]:
         g = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
         order = torch.randperm(self.n, generator=g) if self.shuffle else torch.arange(self.n)
         params = self.augment.draw(self.n, g) if self.augment and self.augment.active else None
         start, self._skip = self._skip, 0
-        for k in range(start, self.n):
+        for k in self._positions()[start:]:
+            k %= self.n  # padding wraps around
             yield int(order[k]), (None if params is None else tuple(params[k].tolist()))
 
 

@@ -71,12 +71,12 @@ class EncryptedClassifier(L.LightningModule):
         return loss
 
     def on_train_epoch_end(self):
-        self.log_dict(self.train_metrics.compute())
+        self.log_dict(self.train_metrics.compute(), sync_dist=True)  # torchmetrics already synced: silences the DDP warning
         self.train_metrics.reset()
 
     def validation_step(self, batch, batch_idx):
         logits = self(batch["image"])
-        self.log("val/loss", self.criterion(logits, batch["label"]), batch_size=len(logits))
+        self.log("val/loss", self.criterion(logits, batch["label"]), batch_size=len(logits), sync_dist=True)
         self.val_metrics.update(logits, batch["label"])
 
     def on_validation_epoch_end(self):

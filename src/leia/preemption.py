@@ -1,0 +1,62 @@
+"""Preemption and time limits: save a checkpoint when the cluster warns, so that the requeued job
+loses nothing.
+
+SLURM sends a warning signal before it stops a job: submitit asks for USR2 `signal_delay_s` before
+the time limit (`#SBATCH --signal=USR2@...`), and preemption sends it too. `SaveOnSignal` catches it,
+saves `checkpoints/last.ckpt` at the next batch boundary (all processes together under DDP; the
+stateful train loader records its place in the epoch), then hands the signal to the handler that
+was there before: submitit's requeues the job, and the requeued job resumes from that checkpoint
+(the run directory and command are the same). Without a previous handler (a run started by hand,
+`kill -USR2 <pid>`), the run stops after saving; the same command resumes it.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+from pathlib import Path
+
+import lightning as L
+
+
+class SaveOnSignal(L.Callback):
+    def __init__(self, checkpoint: Path, signum: int = signal.SIGUSR2):
+        self.checkpoint, self.signum = Path(checkpoint), signum
+        self._previous = None
+        self._pending = None
+
+    def setup(self, trainer, pl_module, stage: str) -> None:
+        if stage == "fit" and threading.current_thread() is threading.main_thread():
+            self._previous = signal.getsignal(self.signum)
+            signal.signal(self.signum, self._note)
+
+    def teardown(self, trainer, pl_module, stage: str) -> None:
+        self._restore()
+
+    def _restore(self) -> None:
+        if self._previous is not None:
+            signal.signal(self.signum, self._previous)
+            self._previous = None
+
+    def _note(self, signum, frame) -> None:
+        # A signal can arrive in the middle of an optimizer step: only note it here.
+        print(f"received {signal.Signals(signum).name}: saving {self.checkpoint} at the end of this batch", flush=True)
+        self._pending = (signum, frame)
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        pending = self._pending is not None
+        if trainer.world_size > 1:  # every process saves together, or none does
+            pending = trainer.strategy.reduce_boolean_decision(pending, all=False)
+        if not pending:
+            return
+        signum, frame = self._pending or (self.signum, None)
+        trainer.save_checkpoint(str(self.checkpoint))
+        print(f"saved {self.checkpoint} at epoch {trainer.current_epoch}, step {trainer.global_step}", flush=True)
+        previous = self._previous
+        self._restore()
+        self._pending = None
+        if callable(previous):
+            previous(signum, frame)  # submitit: requeue this job and exit (on the first process)
+        else:
+            raise SystemExit(f"stopped by {signal.Signals(signum).name} after saving {self.checkpoint}; "
+                             f"run the same command to resume")
