@@ -127,3 +127,50 @@ def run_attack(overrides: list[str], runs: Path) -> tuple[dict, Path]:
 
 
 ATTACK_FAST = ["trainer.enable_progress_bar=false", "logger=csv"]
+
+
+# ---------------------------------------------------------------- W&B offline run files
+def wandb_records(path: Path) -> list:
+    """The records of an offline W&B run file (run-<id>.wandb): a 7-byte header (':W&B', magic,
+    version), then LevelDB-log framing (32 KiB blocks; records of 4-byte CRC, 2-byte length,
+    1-byte type: full, first, middle, last) around protobuf `Record`s."""
+    from wandb.proto import wandb_internal_pb2 as pb
+
+    raw = Path(path).read_bytes()
+    assert raw[:4] == b":W&B", f"{path} is not a W&B run file"
+    block, pos, records, parts = 32768, 7, [], b""
+    while pos + 7 <= len(raw):
+        left = block - pos % block
+        if left < 7:  # block trailer: zero padding
+            pos += left
+            continue
+        length, kind = int.from_bytes(raw[pos + 4 : pos + 6], "little"), raw[pos + 6]
+        data, pos = raw[pos + 7 : pos + 7 + length], pos + 7 + length
+        if kind == 0 and length == 0:
+            continue
+        parts = data if kind in (1, 2) else parts + data
+        if kind in (1, 4):
+            record = pb.Record()
+            record.ParseFromString(parts)
+            records.append(record)
+    return records
+
+
+def wandb_run(run_dir: Path) -> dict:
+    """What one job logged to W&B offline: its run (id, group, job type, name), history keys,
+    summary and whether it was finished (exit record). Fails unless exactly one run is there."""
+    files = sorted(Path(run_dir).glob("wandb/offline-run-*/run-*.wandb"))
+    assert len(files) == 1, f"expected one W&B run under {run_dir}, found {files}"
+    out = {"history": set(), "summary": {}, "exit_code": None, "run": None, "file": files[0]}
+    for r in wandb_records(files[0]):
+        kind = r.WhichOneof("record_type")
+        if kind == "run":
+            out["run"] = {"id": r.run.run_id, "group": r.run.run_group, "job_type": r.run.job_type,
+                          "name": r.run.display_name}
+        elif kind == "history":
+            out["history"] |= {item.key or "/".join(item.nested_key) for item in r.history.item}
+        elif kind == "summary":
+            out["summary"].update({item.key or "/".join(item.nested_key): item.value_json for item in r.summary.update})
+        elif kind == "exit":
+            out["exit_code"] = r.exit.exit_code
+    return out

@@ -84,3 +84,57 @@ def test_attack_experiments_compose(experiment):
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
         cfg = compose("attack", overrides=[f"experiment=attack/{experiment}"])
     assert cfg.attack.name and cfg.victims.batch_size > 0
+
+
+# ---------------------------------------------------------------- sweeps and launchers
+NAMED_SWEEPS = [("train", f"sweep/{p.stem}") for p in sorted((CONF / "experiment" / "sweep").glob("*.yaml"))] + [
+    ("attack", f"attack/{p.stem}") for p in sorted((CONF / "experiment" / "attack").glob("sweep_*.yaml"))]
+
+
+def compose_with_hydra(config: str, overrides: list[str]):
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        return compose(config, overrides=overrides, return_hydra_config=True)
+
+
+@pytest.mark.parametrize("config,experiment", NAMED_SWEEPS, ids=[e for _, e in NAMED_SWEEPS])
+def test_named_sweeps_are_multiruns_with_a_stable_directory(config, experiment):
+    from hydra.types import RunMode
+
+    cfg = compose_with_hydra(config, [f"experiment={experiment}"])
+    assert cfg.hydra.mode == RunMode.MULTIRUN and "scheme" in cfg.hydra.sweeper.params
+    name = experiment.split("/")[-1]
+    assert cfg.sweep == (f"attack_{name.removeprefix('sweep_')}" if config == "attack" else name)
+    assert cfg.hydra.sweep.dir.endswith(f"sweeps/{cfg.sweep}")  # the same directory every time: re-running resumes
+    if config == "attack":
+        from leia import attacks
+
+        assert set(cfg.hydra.sweeper.params.attack.split(",")) <= set(attacks.names())
+
+
+@pytest.mark.parametrize("config", ["train", "attack"])
+@pytest.mark.parametrize("launcher,target", [("basic", "BasicLauncher"), ("local", "LocalLauncher"),
+                                             ("slurm", "SlurmLauncher")])
+def test_launchers(config, launcher, target):
+    cfg = compose_with_hydra(config, [f"launcher={launcher}"])
+    assert cfg.hydra.launcher._target_.endswith(target)
+    if launcher == "slurm":
+        for option in ("partition", "gpus_per_node", "tasks_per_node", "cpus_per_task", "mem_gb", "timeout_min",
+                       "array_parallelism", "setup", "signal_delay_s", "max_num_timeout"):
+            assert option in cfg.hydra.launcher
+        assert cfg.hydra.launcher.max_num_timeout > 0  # requeue at the time limit: runs resume from checkpoints
+        assert cfg.hydra.launcher.submitit_folder.startswith(cfg.hydra.sweep.dir)
+
+
+def test_ddp_takes_its_process_counts_from_slurm(monkeypatch):
+    from omegaconf import OmegaConf
+
+    cfg = compose_with_hydra("train", ["trainer=ddp"])
+    assert cfg.trainer.strategy == "ddp" and cfg.trainer.sync_batchnorm
+    monkeypatch.setenv("SLURM_NTASKS_PER_NODE", "4")
+    monkeypatch.setenv("SLURM_NNODES", "2")
+    resolved = OmegaConf.to_container(cfg.trainer, resolve=True)
+    assert resolved["devices"] == 4 and resolved["num_nodes"] == 2
+    monkeypatch.delenv("SLURM_NTASKS_PER_NODE")
+    monkeypatch.delenv("SLURM_NNODES")
+    resolved = OmegaConf.to_container(cfg.trainer, resolve=True)
+    assert resolved["devices"] == "auto" and resolved["num_nodes"] == 1

@@ -1,0 +1,99 @@
+"""python -m leia.report on real sweeps: the tables hold the jobs' own numbers."""
+
+from __future__ import annotations
+
+import csv
+import json
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from leia.report import Cell, build
+from tests.helpers import ROOT, wandb_run
+from tests.sweeps.test_sweep_e2e import cell, records
+
+
+def report_cli(*args, env=None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "leia.report", *map(str, args)], cwd=ROOT, capture_output=True,
+                          text=True, timeout=300, env=env)
+
+
+def rows(path: Path) -> list[dict]:
+    with open(path) as f:
+        return list(csv.DictReader(f))
+
+
+@pytest.fixture(scope="module")
+def report(attack_sweep, train_sweep, tmp_path_factory):
+    out = tmp_path_factory.mktemp("report")
+    done = report_cli(attack_sweep[0], train_sweep, "--out", out)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return out, done
+
+
+def test_attack_cells_are_mean_and_std_over_keys_with_not_applicable_cells(report, attack_sweep):
+    out, _ = report
+    jobs = records(attack_sweep[0])
+    cells = {(r["scheme"], r["attack"]): r for r in rows(out / "attacks.csv")}
+    fr_skk = [cell(jobs, "attack=fr", f"key.seed={k}", "scheme=skk")["metrics"]["ssim"] for k in (0, 1)]
+    assert float(cells["skk", "fr"]["ssim_mean"]) == pytest.approx(statistics.fmean(fr_skk))
+    assert float(cells["skk", "fr"]["ssim_std"]) == pytest.approx(statistics.stdev(fr_skk))
+    assert cells["skk", "fr"]["n"] == "2"
+    assert float(cells["skk", "skk_cpa"]["ssim_mean"]) == 1.0  # the CPA is exact
+    assert cells["tanaka", "skk_cpa"]["n"] == "0" and cells["tanaka", "skk_cpa"]["not_applicable"] == "2"
+    md = (out / "report.md").read_text()
+    assert "| scheme \\ attack | fr | skk_cpa |" in md
+    tanaka_row = next(line for line in md.splitlines() if line.startswith("| tanaka |") and "n/a" in line)
+    assert tanaka_row.endswith("| n/a |")
+
+
+def test_training_cells_and_privacy_utility(report, train_sweep):
+    out, _ = report
+    accs = [json.loads(p.read_text())["test"]["acc1"] for p in train_sweep.glob("*scheme=skk*/metrics.json")]
+    cell = next(r for r in rows(out / "training.csv") if r["scheme"] == "skk")
+    assert cell["model"] == "resnet20" and cell["n"] == "2"
+    assert float(cell["acc1_mean"]) == pytest.approx(statistics.fmean(accs))
+    md = (out / "report.md").read_text()
+    assert "## Privacy-utility" in md and "| skk | resnet20 |" in md
+    for png in ("privacy_utility.png", "grids/skk-photos.png", "grids/tanaka-photos.png"):
+        assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert len(rows(out / "runs.csv")) == 8 + 4
+
+
+def test_failed_cells_and_their_errors_are_reported(tmp_path):
+    job = tmp_path / "sweep" / "attack=jigsaw,scheme=etc"
+    job.mkdir(parents=True)
+    (job / "metrics.json").write_text(json.dumps({
+        "task": "attack", "status": "failed", "complete": False, "name": "photos-etc-jigsaw-key0-seed0",
+        "scheme": "etc", "scheme_config": "etc", "attack": "jigsaw", "data": "photos", "seed": 0, "key_seed": 0,
+        "error": "InputError: jigsaw: 1024 pieces ... limit"}))
+    result = build([tmp_path / "sweep"], tmp_path / "out")
+    md = result["written"]["markdown"].read_text()
+    assert "| etc | failed |" in md and "## Failed jobs" in md and "1024 pieces" in md
+
+
+def test_cell_text():
+    assert Cell([0.5, 0.7], ["complete"] * 2).text(3) == "0.600 ± 0.141 (2)"
+    assert Cell([0.5], ["complete", "failed"]).text(2) == "0.50 ± 0.00 (1), 1 failed"
+    assert Cell([], ["not_applicable"]).text(2) == "n/a"
+    assert Cell([], ["failed", "not_applicable"]).text(2) == "failed"
+
+
+def test_a_missing_sweep_directory_is_a_clear_error(tmp_path):
+    done = report_cli(tmp_path / "nowhere")
+    assert done.returncode == 2 and "no sweep directory at" in done.stderr
+
+
+def test_the_report_is_logged_to_wandb_offline(attack_sweep, tmp_path):
+    import os
+
+    env = {**os.environ, "WANDB_MODE": "offline", "WANDB_SILENT": "true"}
+    env.pop("WANDB_API_KEY", None)
+    done = report_cli(attack_sweep[0], "--out", tmp_path, "--wandb", env=env)
+    assert done.returncode == 0, done.stderr[-3000:]
+    run = wandb_run(tmp_path)
+    assert run["run"]["job_type"] == "report" and run["run"]["group"] == "grid" and run["exit_code"] == 0
+    assert {"attacks/_type", "runs/_type", "figures/skk (photos)/_type"} <= run["history"]
