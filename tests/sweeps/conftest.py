@@ -15,7 +15,7 @@ from tests.helpers import ROOT
 ATTACK_GRID = ["scheme=skk,tanaka", "attack=fr,skk_cpa", "key.seed=0,1", "victims.limit=2", "data.size=64",
                "grid.images=2", "trainer.enable_progress_bar=false"]
 TRAIN_GRID = ["scheme=skk,tanaka", "seed=0,1", "trainer.max_epochs=1", "data.train_limit=128", "data.test_limit=64",
-              "trainer.enable_progress_bar=false", "logger=csv"]
+              "trainer.enable_progress_bar=false"]
 
 
 def cli(script: str, args: list[str], runs: Path, timeout: int = 900, **env) -> subprocess.CompletedProcess:

@@ -54,6 +54,24 @@ def test_every_job_logs_one_finished_wandb_run_in_the_sweeps_group(attack_sweep)
     assert len(ids) == 6  # no two jobs in one run
 
 
+def test_training_jobs_log_as_job_type_train(train_sweep):
+    runs = [wandb_run(p.parent) for p in train_sweep.glob("*/metrics.json")]
+    assert len(runs) == 4 and len({r["run"]["id"] for r in runs}) == 4
+    for run in runs:
+        assert run["run"]["group"] == "train_grid" and run["run"]["job_type"] == "train" and run["exit_code"] == 0
+        assert {"results/_type", "samples/plain_top_encrypted_bottom/_type", "final/acc1", "val/acc1"} <= run["history"]
+
+
+def test_launcher_local_runs_each_job_in_its_own_process(tmp_path):
+    done = cli("attack.py", ["-m", "launcher=local", "sweep=local", "scheme=skk", "attack=fr,skk_cpa", "victims.limit=2",
+                             "logger=csv"], tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    jobs = records(tmp_path / "sweeps" / "local")
+    assert sorted(r["attack"] for r in jobs.values()) == ["fr", "skk_cpa"]
+    assert all(r["status"] == "complete" for r in jobs.values())
+    assert len(list((tmp_path / "sweeps" / "local" / ".submitit").glob("*/*_log.out"))) == 2  # submitit's job logs
+
+
 def test_rerunning_a_named_sweep_skips_its_complete_jobs(attack_sweep):
     sweep_dir, _, args = attack_sweep
     before = {p: p.stat().st_mtime_ns for p in sweep_dir.glob("*/metrics.json")}
