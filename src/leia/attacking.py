@@ -193,6 +193,10 @@ def run(cfg: DictConfig, run_dir: Path, choices: dict | None = None) -> dict:
           + (f"; attacker: {len(attacker)} own images" if attacker is not None else ""))
 
     trainer_cfg = OmegaConf.to_container(cfg.trainer, resolve=True)
+    if str(trainer_cfg.get("strategy") or "").startswith("ddp"):
+        # per-image rows, the grid and the attacks' own state live in one process
+        raise InputError(f"attack.py runs on one device; trainer.strategy={trainer_cfg['strategy']} is for train.py "
+                         f"(use trainer=cpu or trainer=gpu)")
     device = torch.device("cuda" if trainer_cfg.get("accelerator") == "gpu" and torch.cuda.is_available() else "cpu")
     access = Access(scheme=cipher.name, params=cipher.config(), image_size=(h, w), device=device)
     if attack.threat == "CPA":

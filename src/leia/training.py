@@ -24,7 +24,7 @@ import lightning as L
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from . import ciphers
+from . import ciphers, sweeps
 from .data.datamodule import DataConfig, EncryptedDataModule, sample_grid
 from .data.loading import ResumableLoader
 from .errors import InputError
@@ -33,7 +33,6 @@ from .models.backbones import create_backbone, is_patch_model
 from .models.classifier import EncryptedClassifier, OptimConfig, ScheduleConfig
 from .models.key_conversion import convert
 from .preemption import SaveOnSignal
-from . import sweeps
 from .reporting import redact, redacted_yaml, write_metrics
 
 METRICS = "metrics.json"

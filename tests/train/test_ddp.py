@@ -68,3 +68,11 @@ def test_ddp_is_refused_in_a_local_sweep_with_the_way_out(tmp_path):
     (metrics_file,) = tmp_path.glob("sweeps/ddp/*/metrics.json")
     record = json.loads(metrics_file.read_text())
     assert record["status"] == "failed" and "launcher=slurm" in record["error"]
+
+
+def test_attacks_refuse_ddp_before_any_work(tmp_path):
+    from tests.helpers import ATTACK_FAST, run_attack
+
+    with pytest.raises(InputError, match="attack.py runs on one device"):
+        run_attack(["trainer=ddp_cpu", "scheme=skk", "attack=fr", *ATTACK_FAST], tmp_path)
+    assert not list(tmp_path.rglob("metrics.json"))
