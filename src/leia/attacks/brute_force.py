@@ -36,6 +36,17 @@ def _fits(x: torch.Tensor, y: torch.Tensor, perms: torch.Tensor, flips: torch.Te
     return ((moved[:, None] ^ (15 * net[:, :, None])) == y[None, None]).all(-1).all(-1)
 
 
+def _cycles(perm: list[int]) -> int:
+    seen, cycles = set(), 0
+    for start in range(len(perm)):
+        if start not in seen:
+            cycles += 1
+            while start not in seen:
+                seen.add(start)
+                start = perm[start]
+    return cycles
+
+
 def toy_search(seed: int = 0, pixels: int = 64, sample: int = 72) -> dict:
     """A real exhaustive search over every LE key at M = 1 with independent flips (6!·2⁶ = 46,080
     keys) for a known pair of `pixels` random pixels. The trial rate is measured on the first
@@ -56,8 +67,11 @@ def toy_search(seed: int = 0, pixels: int = 64, sample: int = 72) -> dict:
     truth = victim.components(1, 1)
     p_true, f_true = torch.from_numpy(truth["P"]).long(), torch.from_numpy(truth["F"]).long()
     true_fits = bool(fits[(perms == p_true).all(1), (flips == f_true).all(1)].all())
+    # Keys that encrypt identically: only the net flips F[i] ^ F[P[i]] act, and flipping F on a whole
+    # cycle of P leaves them unchanged, so the true key has 2^(cycles of P) equivalents.
     return {"toy_scheme": "tanaka block_size=1 flip=independent", "toy_keys": fits.numel(),
             "toy_keys_fitting": int(fits.sum()), "toy_true_key_fits": true_fits,
+            "toy_equivalent_keys": 2 ** _cycles(p_true.tolist()),
             "toy_predicted_seconds": fits.numel() / rate, "toy_search_seconds": seconds}
 
 
