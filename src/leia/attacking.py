@@ -35,7 +35,7 @@ from .data.sources import Images, load_split
 from .errors import InputError
 from .preemption import SaveOnSignal
 from .reporting import redacted_yaml, write_metrics
-from .training import _dataclass, build_cipher, build_loggers, close_loggers, completed, config_digest
+from .training import _dataclass, build_cipher, build_loggers, close_loggers, config_digest, finished_run
 
 METRICS = "metrics.json"
 
@@ -168,12 +168,9 @@ def grid_image(parts: list) -> torch.Tensor:
 # ---------------------------------------------------------------- one run
 def run(cfg: DictConfig, run_dir: Path, choices: dict | None = None) -> dict:
     run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
     digest = config_digest(cfg)
     force = bool(cfg.get("force", False))
-    if not force and (done := completed(run_dir / METRICS, digest)):
-        print(f"{run_dir / METRICS} is complete; nothing to do (force=true runs it again)")
-        print(summary(done, run_dir))
+    if done := finished_run(cfg, run_dir, digest, summary, redo="runs it again"):
         return done
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     start = time.time()

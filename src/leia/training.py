@@ -242,16 +242,24 @@ def completed(metrics_path: Path, digest: str | None = None) -> dict | None:
     return None
 
 
+def finished_run(cfg: DictConfig, run_dir: Path, digest: str, summary, redo: str) -> dict | None:
+    """The shared start of a run (training or attack): create its directory and, unless force=true,
+    return the finished run of this configuration there (printing its summary), if any."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    if cfg.get("force", False) or not (done := completed(run_dir / METRICS, digest)):
+        return None
+    print(f"{run_dir / METRICS} is complete; nothing to do (force=true {redo})")
+    print(summary(done, run_dir))
+    return done
+
+
 def run(cfg: DictConfig, run_dir: Path, choices: dict | None = None) -> dict:
     """Train (or convert) and test one configuration; returns what metrics.json holds. `choices`
     are Hydra's config-group choices (e.g. scheme: skk_per_image), recorded in metrics.json."""
     run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
     force = bool(cfg.get("force", False))
     digest = config_digest(cfg)
-    if not force and (done := completed(run_dir / METRICS, digest)):
-        print(f"{run_dir / METRICS} is complete; nothing to do (force=true trains again from scratch)")
-        print(summary(done, run_dir))
+    if done := finished_run(cfg, run_dir, digest, summary, redo="trains again from scratch"):
         return done
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     start = time.time()
