@@ -54,6 +54,25 @@ def source_options(cfg: DictConfig) -> tuple[str, dict]:
     return dc.name, {k: v for k, v in options.items() if v is not None}
 
 
+def holdout_images(cfg: DictConfig, count: int) -> Images:
+    """`count` test images after the victims, class-balanced (the next images of every class), under
+    the victim key but never shown to the attack: they test the recovered key, not per-image fitting."""
+    name, options = source_options(cfg)
+    test = load_split(name, "test", **options)
+    limit = cfg.victims.limit
+    if limit is None or limit >= len(test):
+        raise InputError(f"attack.holdout={count} needs test images beyond the victims; set victims.limit below "
+                         f"the {len(test)} test images")
+    per_class = max(1, limit // len(test.classes))
+    keep = []
+    for c in range(len(test.classes)):
+        keep.extend(torch.nonzero(test.labels == c).flatten()[per_class : per_class + max(1, count // len(test.classes))].tolist())
+    if len(keep) < count:
+        raise InputError(f"attack.holdout={count}: only {len(keep)} test images follow the {limit} victims")
+    keep = torch.tensor(sorted(keep))
+    return Images(test.images[keep], test.labels[keep], test.classes, "holdout")
+
+
 def victim_images(cfg: DictConfig, known: int) -> tuple[Images, Images | None]:
     """The victims (test split) and, for KPA, `known` further test images whose pairs the attacker knows."""
     name, options = source_options(cfg)
@@ -184,6 +203,8 @@ def run(cfg: DictConfig, run_dir: Path, choices: dict | None = None) -> dict:
     h, w = victims.images.shape[-2:]
     cipher.check_size(h, w)
     attacker = attacker_images(cfg) if attack.learned else None
+    holdout_n = getattr(attack.params, "holdout", 0)
+    holdout = holdout_images(cfg, holdout_n) if holdout_n else None
     description = describe(cfg, cipher, attack, choices)
     print(redacted_yaml(cfg))
     print(f"victim: {cipher!r}, {len(victims)} images {h}x{w}; attack {attack.name} ({attack.threat})"
@@ -226,6 +247,8 @@ def run(cfg: DictConfig, run_dir: Path, choices: dict | None = None) -> dict:
     trainer.test(task, dataloaders=victims_loader, verbose=False)
 
     results = task.results
+    if holdout is not None:
+        results.update(score_holdout(attack, cipher, holdout))
     metrics = {
         **description,
         **sweeps.extra(cfg),
@@ -239,6 +262,7 @@ def run(cfg: DictConfig, run_dir: Path, choices: dict | None = None) -> dict:
         "victim_images": len(victims),
         "image_size": [h, w],
         "known_images": known_n,
+        "holdout_images": 0 if holdout is None else len(holdout),
         "attacker_images": None if attacker is None else len(attacker),
         "epochs": trainer.current_epoch if attack.learned else 0,
         "ssim": {"window": 11, "sigma": 1.5, "data_range": 255, "gray": "BT.601 luma"},
@@ -252,6 +276,21 @@ def run(cfg: DictConfig, run_dir: Path, choices: dict | None = None) -> dict:
         write_metrics(run_dir / METRICS, metrics)
         print(summary(metrics, run_dir))
     return metrics
+
+
+def score_holdout(attack: Attack, victim, holdout: Images) -> dict[str, float]:
+    """Decrypt the held-out images (encrypted by the victim, never shown to the attack) with the key
+    the attack recovered, and score them as the victims are scored."""
+    from .attacks.metrics import exact_bytes, ssim
+
+    estimate = attack.recovered_cipher()
+    if estimate is None:
+        raise InputError(f"attack {attack.name} recovers no key, so it has nothing to decrypt held-out images with")
+    plain = holdout.images
+    decrypted = estimate.decrypt(victim.encrypt(plain))
+    return {"holdout_ssim": float(ssim(decrypted, plain).mean()),
+            "holdout_ssim_up_to_global": float(ssim(attack.align(decrypted, victim), plain).mean()),
+            "holdout_exact_bytes": float(exact_bytes(decrypted, plain).mean())}
 
 
 def _trainer(trainer_cfg: dict, run_dir: Path, loggers: list, checkpoints: bool) -> L.Trainer:
@@ -292,4 +331,9 @@ def summary(metrics: dict, run_dir: Path) -> str:
             f"exact bytes {100 * m['exact_bytes']:.2f}%")
     if "key_recovered_fraction" in metrics.get("key", {}):
         line += f", key recovered {100 * metrics['key']['key_recovered_fraction']:.2f}%"
+    if "key_recovered_fraction_up_to_global" in metrics.get("key", {}):
+        line += f" ({100 * metrics['key']['key_recovered_fraction_up_to_global']:.2f}% up to global symmetry)"
+    if "holdout_ssim" in m:
+        line += (f"; {metrics['holdout_images']} held-out images decrypt at SSIM {m['holdout_ssim']:.4f} "
+                 f"({m['holdout_ssim_up_to_global']:.4f} up to global symmetry)")
     return line + f" over {metrics['victim_images']} images. Results: {run_dir / METRICS}"

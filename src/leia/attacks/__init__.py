@@ -11,7 +11,7 @@ exactly what its threat model allows (see leia.attacks.base).
 
 from __future__ import annotations
 
-from . import brute_force, fold, jigsaw, learned, skk_cpa, skk_greedy, tanaka_cpa  # noqa: F401 (registers)  # noqa: F401 (registers)
+from . import brute_force, fold, jigsaw, learned, shared_key, skk_cpa, skk_greedy, tanaka_cpa  # noqa: F401 (registers)
 from .base import ATTACKS, THREATS, Access, Attack, NotApplicable, Outcome
 
 

@@ -112,7 +112,15 @@ class Attack(abc.ABC):
     def reconstruct(self, y: torch.Tensor, hint=None) -> Outcome:
         """Reconstruct plain images from ciphertexts y (uint8, the cipher's output layout)."""
 
+    def recovered_cipher(self) -> ciphers.Cipher | None:
+        """The key the attack recovered, as a cipher of the scheme (None: this attack recovers none)."""
+        return None
+
     # ---------------------------------------------------------------- evaluation (uses the truth)
+    def align(self, images: torch.Tensor, victim: ciphers.Cipher) -> torch.Tensor:
+        """Decrypted images with the recovered key's global symmetry undone (identity if it has none)."""
+        return images
+
     def key_metrics(self, victim: ciphers.Cipher) -> dict[str, float]:
         """Recovered-key numbers against the victim key (evaluation only); {} if no key is recovered."""
         return {}

@@ -1,0 +1,89 @@
+"""etc (colour-based EtC) from ciphertexts alone, pooled over every image under the key.
+
+1. Tone of every cipher block position: NP from the sign of its luminance's correlation with the
+   other positions (`pooled.leading_signs`), colour order from pooled chroma covariance
+   (`pooled.colour_sync`). Block means do not depend on the block's orientation or place.
+2. Pieces in a common tone: compatibility of every piece pair in 8 × 8 relative orientations,
+   summed over all images (`pooled.compatibility`), then the tree assembly (`assembly`).
+3. Global symmetries, resolved by stated priors on the mean decrypted image: up versus down and
+   rotation (the top half is the brightest), the global negative (photos average below mid-grey),
+   the global colour order (mean red ≥ green ≥ blue). The left-right mirror stays unresolved.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from ..assembly import D4, INVERSE, TreeAssembly
+from ..base import NotApplicable
+from ..blocks import to_blocks
+from .. import pooled
+from .base import Strategy, apply_frame, block_units, register, symmetries, top_bottom
+
+
+def resolve_frame(slot, orientation, rows, cols, mean_image_of) -> tuple[torch.Tensor, torch.Tensor, int]:
+    """Among the frame transforms that keep the frame's shape, the one whose mean decrypted image
+    is brightest at the top (`mean_image_of(slot, orientation)` -> [3, H, W])."""
+    options = range(D4) if rows == cols else (0, 2, 4, 6)
+    best = max(options, key=lambda g: top_bottom(mean_image_of(*apply_frame(slot, orientation, g, rows, cols))))
+    return (*apply_frame(slot, orientation, best, rows, cols), best)
+
+
+@register("etc")
+class EtcStrategy(Strategy):
+    mirror = True
+    priors = ("up: top half brightest (also fixes rotation); negative: mean below 127.5; "
+              "colour: mean red >= green >= blue")
+    unresolved = "left-right mirror of the whole image"
+
+    def check(self):
+        if self.scheme_params.get("grayscale"):
+            raise NotApplicable("shared_key has no strategy for grayscale-based etc yet: its pieces move between "
+                                "the Y, Cb and Cr planes, which needs a plane-aware assembly")
+        if self.scheme_params.get("color_shuffle") != "permute":
+            raise NotApplicable("etc with color_shuffle=legacy_inplace destroys channels; no key decrypts it")
+
+    def estimate(self, y):
+        m = int(self.scheme_params["block_size"])
+        n, _, h, w = y.shape
+        rows, cols = h // m, w // m
+        blocks = to_blocks(y, m)  # [N, P, M, M, 3]
+        means = blocks.double().mean((2, 3))
+        negated = pooled.leading_signs(means.mean(-1))
+        blocks = torch.where(negated[None, :, None, None, None], 255 - blocks, blocks)
+        means = torch.where(negated[None, :, None], 255 - means, means)
+        codes = pooled.colour_sync(means)
+        canonical = pooled.undo_colour(blocks, codes)
+        lr, tb = pooled.compatibility(canonical, D4)
+        assembly = TreeAssembly(lr, tb, rows * cols, D4, rows, cols, self.params.candidates)
+        placement = assembly.solve()
+        mean_blocks = canonical.double().mean(0)  # [P, M, M, 3]
+        if mean_blocks.mean() > 127.5:  # prior: photos average below mid-grey (decided first: "up" needs it)
+            negated = ~negated
+            mean_blocks = 255 - mean_blocks
+
+        def mean_image(slot, orientation):
+            from ..jigsaw import dihedral_t
+
+            placed = torch.stack([dihedral_t(mean_blocks[p], int(orientation[p])) for p in range(len(slot))])
+            grid = torch.empty_like(placed)
+            grid[slot] = placed
+            return grid.reshape(rows, cols, m, m, 3).permute(4, 0, 2, 1, 3).reshape(3, h, w)
+
+        slot, orientation, frame = resolve_frame(placement.slot, placement.orientation, rows, cols, mean_image)
+        codes = pooled.resolve_colour(codes, mean_blocks.mean((0, 1, 2)))
+        self.extra = {"assembly_cost": assembly.total(placement), "frame_transform": frame}
+        comps = {
+            "block_perm": slot.numpy().astype(np.int64),
+            "dihedral": INVERSE[orientation].numpy().astype(np.uint8),
+            "np": negated.numpy().astype(np.uint8),
+            "color": codes.numpy().astype(np.uint8),
+        }
+        return self.key(comps, h, w)
+
+    def symmetries(self, h, w):
+        return symmetries(h, w, mirror=True, colour=True, negative=True)
+
+    def units(self, h, w):
+        return block_units(h, w, int(self.scheme_params["block_size"]))

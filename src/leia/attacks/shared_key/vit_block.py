@@ -1,0 +1,112 @@
+"""vit_block from ciphertexts alone, pooled over every block of every image under the key.
+
+1. The in-block pixel shuffle (and NP mask) every block shares: `jigsaw.estimate_from_moments` on
+   the pooled block moments (NP by correlation sign, channels by mean, pixel triples by optimal
+   assignment, layout by matching ρ^distance). It is found up to the block's 8 symmetries.
+2. Which of those 8 layouts, and the patch placement: for each common orientation, the pooled
+   compatibility of the un-shuffled patches and the tree assembly; the lowest total wins. With
+   `scramble: false` patches stay in place, so only the orientation is chosen.
+3. Priors: up versus down (top half brightest), the negative (mean below 127.5; with `np`), the
+   colour order (mean red ≥ green ≥ blue, inside step 1). The left-right mirror stays unresolved.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from ..assembly import D4, TreeAssembly
+from ..blocks import flat_blocks, to_blocks
+from ..jigsaw import block_moments, dihedral_t, estimate_from_moments
+from .. import pooled
+from .base import Strategy, apply_frame, block_units, register, symmetries, top_bottom
+
+
+@register("vit_block")
+class VitBlockStrategy(Strategy):
+    priors = "up: top half brightest; negative (np): mean below 127.5; colour: mean red >= green >= blue"
+
+    @property
+    def scramble(self) -> bool:
+        return bool(self.scheme_params.get("scramble", True))
+
+    @property
+    def unresolved(self) -> str:
+        return "left-right mirror of the whole image" if self.scramble else "none"
+
+    def estimate(self, y):
+        m = int(self.scheme_params["block_size"])
+        np_mask = bool(self.scheme_params.get("np", False))
+        n, _, h, w = y.shape
+        rows, cols = h // m, w // m
+        flat = flat_blocks(y, m)  # [N, P, 3M²]
+        moments = None
+        for s in range(0, n, 256):
+            part = block_moments(flat[s : s + 256].reshape(-1, 3 * m * m))
+            moments = part if moments is None else tuple(a + b for a, b in zip(moments, part))
+        src, flips = estimate_from_moments(*moments, m, np_mask, self.params.restarts)
+        mask = flips.to(torch.uint8) * 255
+        if np_mask and ((flat[..., src] ^ mask[src]).double().mean() > 127.5):
+            flips, mask = ~flips, (~flips).to(torch.uint8) * 255  # prior: photos average below mid-grey
+        canonical = (flat ^ mask)[..., src].reshape(n, rows * cols, m, m, 3)
+        best = None
+        for a in range(D4):
+            view = dihedral_t(canonical, a)
+            if self.scramble:
+                lr, tb = pooled.compatibility(view, 1)
+                assembly = TreeAssembly(lr, tb, rows * cols, 1, rows, cols, self.params.candidates)
+                placement = assembly.solve()
+                slot, cost = placement.slot, assembly.total(placement)
+            else:
+                slot = torch.arange(rows * cols)
+                cost = _in_place_cost(view, rows, cols)
+            if best is None or cost < best[0]:
+                best = (cost, a, slot)
+        cost, a, slot = best
+        frame = 0
+        if self.scramble:
+            mean_blocks = dihedral_t(canonical.double().mean(0), a)
+
+            def top(g):
+                moved, _ = apply_frame(slot, torch.zeros(len(slot), dtype=torch.long), g, rows, cols)
+                grid = torch.empty_like(mean_blocks)
+                grid[moved] = dihedral_t(mean_blocks, g)
+                return top_bottom(grid.reshape(rows, cols, m, m, 3).permute(4, 0, 2, 1, 3).reshape(3, h, w))
+
+            frame = max(range(D4) if rows == cols else (0, 2, 4, 6), key=top)
+            slot, _ = apply_frame(slot, torch.zeros(len(slot), dtype=torch.long), frame, rows, cols)
+            a = int(pooled_compose(frame, a))
+        # plain in-block position q reads canonical position layout[q], i.e. cipher position src[layout[q]]
+        layout = dihedral_t(torch.arange(3 * m * m).reshape(m, m, 3), a).reshape(-1)
+        reads = src[layout]
+        pixel_perm = torch.empty_like(reads)
+        pixel_perm[reads] = torch.arange(len(reads))  # cipher position j holds plain position pixel_perm[j]
+        comps = {"pixel_perm": pixel_perm.numpy().astype(np.int64)}
+        if self.scramble:
+            comps["block_perm"] = slot.numpy().astype(np.int64)
+        if np_mask:
+            comps["np"] = flips.numpy().astype(np.uint8)
+        self.extra = {"assembly_cost": float(cost), "common_orientation": int(a), "frame_transform": frame}
+        return self.key(comps, h, w)
+
+    def symmetries(self, h, w):
+        return symmetries(h, w, mirror=self.scramble, colour=True, negative=bool(self.scheme_params.get("np")))
+
+    def units(self, h, w):
+        return block_units(h, w, int(self.scheme_params["block_size"]))
+
+
+def pooled_compose(g: int, a: int) -> int:
+    from ..assembly import COMPOSE
+
+    return int(COMPOSE[g, a])
+
+
+def _in_place_cost(view: torch.Tensor, rows: int, cols: int) -> float:
+    """Summed pooled dissimilarity of the patches in their own places (scramble: false)."""
+    lr, tb = pooled.compatibility(view, 1)
+    idx = torch.arange(rows * cols).reshape(rows, cols)
+    return float(lr[idx[:, :-1], idx[:, 1:]].sum() + tb[idx[:-1], idx[1:]].sum())
+
+
+__all__ = ["VitBlockStrategy", "to_blocks"]
