@@ -229,7 +229,7 @@ def estimate_block_permutation(blocks: torch.Tensor, m: int, np_mask: bool, rest
 
 
 def estimate_from_moments(total: torch.Tensor, products: torch.Tensor, count: int, m: int, np_mask: bool,
-                          restarts: int = 20):
+                          restarts: int = 20, channels: tuple[torch.Tensor, ...] | None = None):
     """Estimate vit_block's common in-block permutation (and NP mask) from pooled ciphertext blocks
     given as pooled moments (`block_moments`, summed over batches), using only statistics every natural
     photo collection shares (so pool over many images of many kinds: one class alone may break 2.):
@@ -241,6 +241,7 @@ def estimate_from_moments(total: torch.Tensor, products: torch.Tensor, count: in
        assignments between the channel groups form the M² pixel triples;
     4. layout: the pixels' correlation matrix is matched to ρ^(city-block distance) on the M×M grid
        (a quadratic assignment over M² pixels, swap search from random starts).
+    `channels` (red, green, blue position groups) replaces step 2 when the caller knows better.
     Returns (source [3M²]: plain position a reads cipher position source[a]; flips [3M²] bool, by
     cipher position). The layout is found up to the block's symmetries, which the puzzle solver's
     orientations absorb."""
@@ -259,7 +260,7 @@ def estimate_from_moments(total: torch.Tensor, products: torch.Tensor, count: in
         mean = torch.where(flips, 255 - mean, mean)
     k = m * m
     by_mean = torch.argsort(mean, descending=True)
-    red, green, blue = by_mean[:k], by_mean[k : 2 * k], by_mean[2 * k :]
+    red, green, blue = channels if channels is not None else (by_mean[:k], by_mean[k : 2 * k], by_mean[2 * k :])
     triples = [green]
     for group in (red, blue):  # pair every green position with the red/blue of the same pixel
         rows, cols = linear_sum_assignment(-corr[green][:, group].numpy())

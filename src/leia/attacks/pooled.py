@@ -8,6 +8,8 @@ over images or pixels.
   their correlation (natural image units correlate positively, NP negates a unit's deviations).
 - `colour_sync`: each unit's colour order relative to the others, from pooled chroma covariance
   (a blue image is blue in every block), by coordinate ascent over the 6 orders.
+- `channel_groups`: which in-block positions share a colour channel, from image-level chroma (the
+  same key in every block, so per image the blocks average to its colour cast).
 - `compatibility`: prediction-based squared edge dissimilarity of every piece-orientation pair,
   summed over all images (decomposes into Gram matrices, so it is a few matrix products).
 """
@@ -117,4 +119,28 @@ def compatibility(blocks: torch.Tensor, orientations: int, chunk_values: int = 2
     return lr.clamp_min(0), tb.clamp_min(0)
 
 
-__all__ = ["COLOR_PERMS", "colour_sync", "compatibility", "correlation", "leading_signs", "resolve_colour", "undo_colour"]
+def channel_groups(values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Which of 3M² block positions hold red, green and blue, from values [N, P, 3M²] (sign-corrected).
+    Averaged over the P blocks of an image (one key for all), a position minus its block's mean is the
+    image's chroma for that position's channel: positions of one channel correlate near 1 over images,
+    positions of different channels do not. Three groups of M² by correlation, ordered by mean
+    (prior: red ≥ green ≥ blue)."""
+    v = values.double()
+    chroma = (v - v.mean(-1, keepdim=True)).mean(1)  # [N, 3M²]
+    corr = correlation(chroma)
+    k = v.shape[-1] // 3
+    rest = torch.arange(v.shape[-1])
+    groups = []
+    for _ in range(2):
+        seed = rest[0]
+        if groups:  # the position least like the groups so far seeds the next one
+            seed = rest[torch.stack([corr[rest][:, g].mean(1) for g in groups]).max(0).values.argmin()]
+        pick = rest[corr[seed, rest].argsort(descending=True)[:k]]
+        groups.append(pick)
+        rest = rest[~torch.isin(rest, pick)]
+    groups.append(rest)
+    means = torch.stack([v[..., g].mean() for g in groups])
+    return tuple(groups[i] for i in means.argsort(descending=True).tolist())
+
+
+__all__ = ["COLOR_PERMS", "channel_groups", "colour_sync", "compatibility", "correlation", "leading_signs", "resolve_colour", "undo_colour"]

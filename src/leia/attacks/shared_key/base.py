@@ -107,6 +107,10 @@ class Strategy:
         """Key unit of every plain byte (or nibble) of the decryption map: a block, a pixel, an entry."""
         raise NotImplementedError
 
+    def groups(self, h: int, w: int) -> dict[str, torch.Tensor]:
+        """Named subsets of the units (bool masks) whose recovered fractions are reported too."""
+        return {}
+
     def key(self, components: dict, h: int, w: int) -> Key:
         return Key(scheme=self.name, params=self.scheme_params, components=components, image_size=(h, w))
 

@@ -1,8 +1,9 @@
 """vit_block from ciphertexts alone, pooled over every block of every image under the key.
 
-1. The in-block pixel shuffle (and NP mask) every block shares: `jigsaw.estimate_from_moments` on
-   the pooled block moments (NP by correlation sign, channels by mean, pixel triples by optimal
-   assignment, layout by matching ρ^distance). It is found up to the block's 8 symmetries.
+1. The in-block pixel shuffle (and NP mask) every block shares: NP by correlation sign
+   (`pooled.leading_signs`), channels by image-level chroma (`pooled.channel_groups`), then
+   `jigsaw.estimate_from_moments` on the pooled block moments (pixel triples by optimal assignment,
+   layout by matching ρ^distance). It is found up to the block's 8 symmetries.
 2. Which of those 8 layouts, and the patch placement: for each common orientation, the pooled
    compatibility of the un-shuffled patches and the tree assembly; the lowest total wins. With
    `scramble: false` patches stay in place, so only the orientation is chosen.
@@ -40,15 +41,17 @@ class VitBlockStrategy(Strategy):
         n, _, h, w = y.shape
         rows, cols = h // m, w // m
         flat = flat_blocks(y, m)  # [N, P, 3M²]
+        flips = pooled.leading_signs(flat.reshape(-1, 3 * m * m)) if np_mask else torch.zeros(3 * m * m, dtype=torch.bool)
+        if np_mask and torch.where(flips, 255 - flat, flat).double().mean() > 127.5:
+            flips = ~flips  # prior: photos average below mid-grey
+        mask = flips.to(torch.uint8) * 255
+        signed = flat ^ mask
         moments = None
         for s in range(0, n, 256):
-            part = block_moments(flat[s : s + 256].reshape(-1, 3 * m * m))
+            part = block_moments(signed[s : s + 256].reshape(-1, 3 * m * m))
             moments = part if moments is None else tuple(a + b for a, b in zip(moments, part))
-        src, flips = estimate_from_moments(*moments, m, np_mask, self.params.restarts)
-        mask = flips.to(torch.uint8) * 255
-        if np_mask and ((flat[..., src] ^ mask[src]).double().mean() > 127.5):
-            flips, mask = ~flips, (~flips).to(torch.uint8) * 255  # prior: photos average below mid-grey
-        canonical = (flat ^ mask)[..., src].reshape(n, rows * cols, m, m, 3)
+        src, _ = estimate_from_moments(*moments, m, False, self.params.restarts, pooled.channel_groups(signed))
+        canonical = signed[..., src].reshape(n, rows * cols, m, m, 3)
         best = None
         for a in range(D4):
             view = dihedral_t(canonical, a)
