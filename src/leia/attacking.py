@@ -58,8 +58,11 @@ def holdout_images(cfg: DictConfig, count: int) -> Images:
     """`count` test images after the victims, class-balanced (the next images of every class), under
     the victim key but never shown to the attack: they test the recovered key, not per-image fitting."""
     name, options = source_options(cfg)
-    test = load_split(name, "test", **options)
-    limit = cfg.victims.limit
+    return images_after(load_split(name, "test", **options), cfg.victims.limit, count)
+
+
+def images_after(test: Images, limit: int | None, count: int) -> Images:
+    """`count` images of `test`, class-balanced, after its first `limit` (class-balanced) ones."""
     if limit is None or limit >= len(test):
         raise InputError(f"attack.holdout={count} needs test images beyond the victims; set victims.limit below "
                          f"the {len(test)} test images")

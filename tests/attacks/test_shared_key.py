@@ -1,0 +1,195 @@
+"""shared_key: the key of every shared-key scheme from ciphertexts alone, on real CIFAR-10 images
+(the committed 250-image fixture: 20 victims and 5 held-out images per class), with thresholds a
+broken solver misses; the refusals; that held-out images never reach the attack; end to end."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from leia import attacks, ciphers
+from leia.attacks import pooled
+from leia.attacks.assembly import COMPOSE, D4, INVERSE, TreeAssembly, move
+from leia.attacks.base import Access, NotApplicable
+from leia.attacks.jigsaw import dihedral_t
+from leia.attacks.metrics import ssim
+from leia.errors import InputError
+from tests.attacks.helpers import cifar, cifar_folder
+from tests.helpers import ATTACK_FAST, run_attack
+
+
+def split():
+    images, labels, _ = cifar()
+    per_class = torch.arange(len(labels)) % 25  # the fixture is class by class, 25 each
+    return images[per_class < 20], images[per_class >= 20]
+
+
+def recover(scheme: str, seed: int = 0, **params):
+    victims, holdout = split()
+    victim = ciphers.create(scheme, seed=seed, **params)
+    attack = attacks.create("shared_key")
+    attack.prepare(Access(scheme=scheme, params=victim.config(), image_size=(32, 32)))
+    for s in range(0, len(victims), 64):
+        attack.observe(victim.encrypt(victims[s : s + 64]))
+    estimate = attack.recovered_cipher()
+    decrypted = estimate.decrypt(victim.encrypt(holdout))
+    return attack, victim, estimate, decrypted, holdout
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_etc_key_is_recovered_exactly_up_to_the_mirror(seed):
+    attack, victim, estimate, decrypted, holdout = recover("etc", seed, block_size=4)
+    key = attack.key_metrics(victim)
+    assert key["key_recovered_fraction_up_to_global"] == 1.0
+    assert key["best_global_symmetry"] in ("identity", "mirror")  # colour and negative resolved by the priors
+    assert torch.equal(attack.align(decrypted, victim), holdout)  # held-out images decrypt exactly
+    assert isinstance(estimate, type(victim)) and estimate.config() == victim.config()
+
+
+def test_same_key_skk_is_recovered_exactly():
+    attack, victim, _, decrypted, holdout = recover("skk", 0)
+    key = attack.key_metrics(victim)
+    assert key["key_recovered_fraction_up_to_global"] >= 0.99
+    assert float(ssim(attack.align(decrypted, victim), holdout).mean()) > 0.99
+
+
+@pytest.mark.parametrize("np_mask", [False, True])
+def test_vit_block_patches_and_pixel_shuffle_are_recovered(np_mask):
+    attack, victim, _, decrypted, holdout = recover("vit_block", 0, block_size=4, np=np_mask)
+    key = attack.key_metrics(victim)
+    assert key["key_recovered_fraction_up_to_global"] >= 0.95
+    assert float(ssim(attack.align(decrypted, victim), holdout).mean()) >= 0.9
+
+
+@pytest.mark.parametrize("flip", ["derived", "independent"])
+def test_tanaka_high_nibbles_are_placed_and_signed(flip):
+    attack, victim, _, decrypted, holdout = recover("tanaka", 0, block_size=4, flip=flip)
+    key = attack.key_metrics(victim)
+    assert key["high_nibbles_up_to_global"] == 1.0
+    high = lambda x: x & 0xF0  # noqa: E731
+    assert torch.equal(high(attack.align(decrypted, victim)), high(holdout))
+    assert float(ssim(attack.align(decrypted, victim), holdout).mean()) >= 0.9
+
+
+def test_a_scrambled_estimate_scores_low():
+    """The scoring is not vacuous: a key from another seed agrees on almost nothing."""
+    attack, victim, *_ = recover("etc", 0, block_size=4)
+    other = ciphers.create("etc", seed=7, block_size=4)
+    assert attack.key_metrics(other)["key_recovered_fraction_up_to_global"] < 0.2
+
+
+def test_per_image_skk_is_refused_with_the_reason():
+    with pytest.raises(NotApplicable, match="its own key"):
+        attacks.create("shared_key").check("skk", {"key_mode": "per_image", "color_shuffle": True,
+                                                   "per_image_keys": "derived"})
+    with pytest.raises(NotApplicable, match="applies to"):
+        attacks.create("shared_key").check("plain", {})
+
+
+def test_held_out_images_cannot_reach_the_estimate():
+    """The estimate is frozen once made: later ciphertexts (held-out ones, say) are refused, and the
+    key does not change. The attack has no hint and its Access carries no held-out images."""
+    attack, victim, estimate, _, holdout = recover("etc", 0, block_size=4)
+    before = estimate.fingerprint
+    with pytest.raises(InputError, match="already estimated"):
+        attack.observe(victim.encrypt(holdout))
+    assert attack.recovered_cipher().fingerprint == before
+    assert attack.hint(holdout) is None
+    assert not any("holdout" in f for f in Access.__dataclass_fields__)
+
+
+def test_the_run_never_shows_held_out_images_to_the_attack(tmp_path, monkeypatch):
+    """Through attack.py's own run: every ciphertext the attack receives is a victim's."""
+    from leia.attacks.shared_key import SharedKey
+
+    seen = []
+    original_observe, original_reconstruct = SharedKey.observe, SharedKey.reconstruct
+    monkeypatch.setattr(SharedKey, "observe", lambda self, y: (seen.append(y.clone()), original_observe(self, y))[1])
+    monkeypatch.setattr(SharedKey, "reconstruct",
+                        lambda self, y, hint=None: (seen.append(y.clone()), original_reconstruct(self, y, hint))[1])
+    folder = cifar_folder(tmp_path / "data", test_only=True)
+    metrics, run_dir = run_attack(["scheme=etc", "attack=shared_key", "data=imagefolder", f"data.root={folder}",
+                                   "victims.limit=30", "attack.holdout=20", *ATTACK_FAST], tmp_path / "runs")
+    assert metrics["holdout_images"] == 20 and "holdout_ssim_up_to_global" in metrics["metrics"]
+    from leia.attacking import holdout_images  # the same held-out images, encrypted as the evaluator does
+    from leia.data.sources import load_split
+
+    test = load_split("imagefolder", "test", root=str(folder))
+    from leia.attacking import images_after
+
+    held = images_after(test, 30, 20).images
+    victim = ciphers.create("etc", seed=0, block_size=4)
+    held_cipher = victim.encrypt(held)
+    observed = torch.cat(seen)
+    assert len(observed) == 2 * metrics["victim_images"]  # each victim observed once and reconstructed once
+    assert not (observed[:, None] == held_cipher[None]).flatten(2).all(2).any()
+    assert holdout_images is not None
+
+
+def test_save_key_writes_the_recovered_key_only_when_asked(tmp_path):
+    folder = cifar_folder(tmp_path / "data", test_only=True)
+    common = ["scheme=etc", "attack=shared_key", "data=imagefolder", f"data.root={folder}", "victims.limit=30",
+              *ATTACK_FAST]
+    _, run_dir = run_attack(common, tmp_path / "runs")
+    assert not [p for p in run_dir.rglob("*") if p.suffix == ".json" and "leia-key" in p.read_text()]
+    key_path = tmp_path / "keys" / "recovered.json"
+    metrics, _ = run_attack([*common, f"attack.save_key={key_path}", "name=with_key"], tmp_path / "runs")
+    loaded = ciphers.create("etc", key_file=str(key_path))
+    assert json.loads(key_path.read_text())["format"] == "leia-key" and loaded.name == "etc"
+
+
+# ---------------------------------------------------------------- the pieces
+def test_dihedral_tables_agree_with_the_block_transforms():
+    grid = torch.arange(25).reshape(5, 5, 1)
+    for g in range(D4):
+        assert int(COMPOSE[g, INVERSE[g]]) == 0
+        for h in range(D4):
+            assert torch.equal(dihedral_t(dihedral_t(grid, h), g), dihedral_t(grid, int(COMPOSE[g, h])))
+        moved = dihedral_t(grid, g)
+        for dr, dc in ((0, 1), (1, 0), (1, 2)):  # cell (2+dr, 2+dc) lands at centre + move(g, dr, dc)
+            r, c = move(g, dr, dc)
+            assert int(moved[2 + r, 2 + c, 0]) == int(grid[2 + dr, 2 + dc, 0])
+
+
+def test_tree_assembly_reassembles_pooled_pieces_in_a_non_square_frame():
+    """The fixture's images cut to 24×32 (a 6×8 frame of 4×4 pieces), pieces shuffled and turned the
+    same way in every image: the assembly puts them back, up to a transform that keeps the frame."""
+    from leia.attacks.blocks import from_blocks, to_blocks
+
+    images, _, _ = cifar()
+    images = images[:, :, :24]
+    rows, cols, p = 6, 8, 48
+    g = torch.Generator().manual_seed(0)
+    where = torch.randperm(p, generator=g)  # piece i comes from slot where[i]
+    orient = torch.randint(0, D4, (p,), generator=g)
+    tiles = to_blocks(images, 4)  # [N, P, 4, 4, 3]
+    pieces = torch.stack([dihedral_t(tiles[:, where[i]], int(INVERSE[orient[i]])) for i in range(p)], 1)
+    lr, tb = pooled.compatibility(pieces, D4)
+    placement = TreeAssembly(lr, tb, p, D4, rows, cols).solve()
+    assembled = torch.empty_like(pieces)
+    for i in range(p):
+        assembled[:, placement.slot[i]] = dihedral_t(pieces[:, i], int(placement.orientation[i]))
+    picture = from_blocks(assembled, 24, 32)
+    as_hwc = lambda x: x.permute(0, 2, 3, 1)  # noqa: E731
+    assert any(torch.equal(dihedral_t(as_hwc(picture), t), as_hwc(images)) for t in (0, 2, 4, 6))
+
+
+def test_leading_signs_and_colour_sync_find_relative_tones():
+    images, _, _ = cifar()
+    means = images.double().reshape(250, 3, 8, 4, 8, 4).mean((3, 5)).permute(0, 2, 3, 1).reshape(250, 64, 3)
+    g = torch.Generator().manual_seed(1)
+    negated = torch.rand(64, generator=g) < 0.5
+    codes = torch.randint(0, 6, (64,), generator=g)
+    perms = torch.from_numpy(ciphers.layout.COLOR_PERMS)[codes]  # output channel k takes input perms[u, k]
+    shuffled = torch.gather(means, 2, perms[None].expand(250, -1, -1))
+    shuffled = torch.where(negated[None, :, None], 255 - shuffled, shuffled)
+    found = pooled.leading_signs(shuffled.mean(-1))
+    assert torch.equal(found, negated) or torch.equal(found, ~negated)
+    fixed = torch.where(found[None, :, None], 255 - shuffled, shuffled)
+    canonical = pooled.undo_colour(fixed, pooled.colour_sync(fixed))
+    # one common channel order for every unit: the same permutation of the true channels everywhere
+    plain = torch.where((found != negated)[None, :, None], 255 - means, means)
+    orders = {tuple(int(torch.argmin((canonical[:, u, k, None] - plain[:, u]).abs().sum(0))) for k in range(3))
+              for u in range(64)}
+    assert len(orders) == 1
