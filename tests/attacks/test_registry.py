@@ -6,7 +6,7 @@ from leia import attacks, ciphers
 from leia.attacks import NotApplicable
 from leia.errors import UnknownNameError
 
-ATTACKS = ["brute_force", "fr", "gan", "itn", "jigsaw", "skk_cpa", "skk_greedy", "tanaka_cpa"]
+ATTACKS = ["brute_force", "fr", "gan", "itn", "jigsaw", "shared_key", "skk_cpa", "skk_greedy", "tanaka_cpa"]
 
 
 def test_every_attack_of_the_issue_is_registered():
