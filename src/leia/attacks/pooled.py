@@ -143,4 +143,12 @@ def channel_groups(values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, to
     return tuple(groups[i] for i in means.argsort(descending=True).tolist())
 
 
-__all__ = ["COLOR_PERMS", "channel_groups", "colour_sync", "compatibility", "correlation", "leading_signs", "resolve_colour", "undo_colour"]
+
+def in_place_cost(blocks: torch.Tensor, rows: int, cols: int) -> float:
+    """Summed pooled dissimilarity of pieces [N, rows·cols, M, M, C] left in their own places."""
+    lr, tb = compatibility(blocks, 1)
+    idx = torch.arange(rows * cols).reshape(rows, cols)
+    return float(lr[idx[:, :-1], idx[:, 1:]].sum() + tb[idx[:-1], idx[1:]].sum())
+
+
+__all__ = ["COLOR_PERMS", "channel_groups", "colour_sync", "compatibility", "correlation", "in_place_cost", "leading_signs", "resolve_colour", "undo_colour"]

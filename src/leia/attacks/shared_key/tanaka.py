@@ -82,7 +82,7 @@ class TanakaStrategy(Strategy):
         src, _ = estimate_from_moments(*block_moments(signed.reshape(-1, d)), m, False, self.params.restarts, groups)
         values = torch.where(flips, 15 - nib[..., high], nib[..., high])[..., src]  # [N, P, d] canonical
         blocks = values.reshape(n, rows * cols, m, m, 3)
-        costs = [_in_place_cost(dihedral_t(blocks, a), rows, cols) for a in range(D4)]
+        costs = [pooled.in_place_cost(dihedral_t(blocks, a), rows, cols) for a in range(D4)]
         a = int(np.argmin(costs))
         layout = dihedral_t(torch.arange(d).reshape(m, m, 3), a).reshape(-1)
         out_of = high[src[layout]]  # plain high nibble q (byte q of the block) is output nibble out_of[q]
@@ -127,9 +127,3 @@ class TanakaStrategy(Strategy):
 def _image(blocks: torch.Tensor, rows: int, cols: int) -> torch.Tensor:
     n, p, m, _, c = blocks.shape
     return blocks.reshape(n, rows, cols, m, m, c).permute(0, 5, 1, 3, 2, 4).reshape(n, c, rows * m, cols * m)
-
-
-def _in_place_cost(view: torch.Tensor, rows: int, cols: int) -> float:
-    lr, tb = pooled.compatibility(view, 1)
-    idx = torch.arange(rows * cols).reshape(rows, cols)
-    return float(lr[idx[:, :-1], idx[:, 1:]].sum() + tb[idx[:-1], idx[1:]].sum())

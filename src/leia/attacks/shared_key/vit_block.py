@@ -16,8 +16,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ..assembly import D4, TreeAssembly
-from ..blocks import flat_blocks, to_blocks
+from ..assembly import COMPOSE, D4, TreeAssembly
+from ..blocks import flat_blocks
 from ..jigsaw import block_moments, dihedral_t, estimate_from_moments
 from .. import pooled
 from .base import Strategy, apply_frame, block_units, register, symmetries, top_bottom
@@ -62,7 +62,7 @@ class VitBlockStrategy(Strategy):
                 slot, cost = placement.slot, assembly.total(placement)
             else:
                 slot = torch.arange(rows * cols)
-                cost = _in_place_cost(view, rows, cols)
+                cost = pooled.in_place_cost(view, rows, cols)
             if best is None or cost < best[0]:
                 best = (cost, a, slot)
         cost, a, slot = best
@@ -78,7 +78,7 @@ class VitBlockStrategy(Strategy):
 
             frame = max(range(D4) if rows == cols else (0, 2, 4, 6), key=top)
             slot, _ = apply_frame(slot, torch.zeros(len(slot), dtype=torch.long), frame, rows, cols)
-            a = int(pooled_compose(frame, a))
+            a = int(COMPOSE[frame, a])
         # plain in-block position q reads canonical position layout[q], i.e. cipher position src[layout[q]]
         layout = dihedral_t(torch.arange(3 * m * m).reshape(m, m, 3), a).reshape(-1)
         reads = src[layout]
@@ -97,19 +97,3 @@ class VitBlockStrategy(Strategy):
 
     def units(self, h, w):
         return block_units(h, w, int(self.scheme_params["block_size"]))
-
-
-def pooled_compose(g: int, a: int) -> int:
-    from ..assembly import COMPOSE
-
-    return int(COMPOSE[g, a])
-
-
-def _in_place_cost(view: torch.Tensor, rows: int, cols: int) -> float:
-    """Summed pooled dissimilarity of the patches in their own places (scramble: false)."""
-    lr, tb = pooled.compatibility(view, 1)
-    idx = torch.arange(rows * cols).reshape(rows, cols)
-    return float(lr[idx[:, :-1], idx[:, 1:]].sum() + tb[idx[:-1], idx[1:]].sum())
-
-
-__all__ = ["VitBlockStrategy", "to_blocks"]
