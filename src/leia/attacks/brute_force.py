@@ -72,7 +72,7 @@ def toy_search(seed: int = 0, pixels: int = 64, sample: int = 72) -> dict:
     return {"toy_scheme": "tanaka block_size=1 flip=independent", "toy_keys": fits.numel(),
             "toy_keys_fitting": int(fits.sum()), "toy_true_key_fits": true_fits,
             "toy_equivalent_keys": 2 ** _cycles(p_true.tolist()),
-            "toy_predicted_seconds": fits.numel() / rate, "toy_search_seconds": seconds}
+            "toy_trial_rate": rate, "toy_predicted_seconds": fits.numel() / rate, "toy_search_seconds": seconds}
 
 
 @register("brute_force")
