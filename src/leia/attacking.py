@@ -54,39 +54,35 @@ def source_options(cfg: DictConfig) -> tuple[str, dict]:
     return dc.name, {k: v for k, v in options.items() if v is not None}
 
 
-def holdout_images(cfg: DictConfig, count: int) -> Images:
-    """`count` test images after the victims, class-balanced (the next images of every class), under
-    the victim key but never shown to the attack: they test the recovered key, not per-image fitting."""
-    name, options = source_options(cfg)
-    return images_after(load_split(name, "test", **options), cfg.victims.limit, count)
-
-
 def images_after(test: Images, limit: int | None, count: int) -> Images:
     """`count` images of `test`, class-balanced, after its first `limit` (class-balanced) ones."""
     if limit is None or limit >= len(test):
         raise InputError(f"attack.holdout={count} needs test images beyond the victims; set victims.limit below "
                          f"the {len(test)} test images")
-    per_class = max(1, limit // len(test.classes))
-    keep = []
-    for c in range(len(test.classes)):
-        keep.extend(torch.nonzero(test.labels == c).flatten()[per_class : per_class + max(1, count // len(test.classes))].tolist())
-    if len(keep) < count:
-        raise InputError(f"attack.holdout={count}: only {len(keep)} test images follow the {limit} victims")
-    keep = torch.tensor(sorted(keep))
+    per_class = max(1, limit // len(test.classes))  # as Images.subset picks the victims
+    after = [torch.nonzero(test.labels == c).flatten()[per_class:].tolist() for c in range(len(test.classes))]
+    rounds = max(map(len, after), default=0)
+    order = [rest[i] for i in range(rounds) for rest in after if i < len(rest)]  # one of every class in turn
+    if len(order) < count:
+        raise InputError(f"attack.holdout={count}: only {len(order)} test images follow the {limit} victims")
+    keep = torch.tensor(sorted(order[:count]))
     return Images(test.images[keep], test.labels[keep], test.classes, "holdout")
 
 
-def victim_images(cfg: DictConfig, known: int) -> tuple[Images, Images | None]:
-    """The victims (test split) and, for KPA, `known` further test images whose pairs the attacker knows."""
+def victim_images(cfg: DictConfig, known: int, holdout: int = 0) -> tuple[Images, Images | None, Images | None]:
+    """From the test split (decoded once): the victims; for KPA, `known` further test images whose
+    pairs the attacker knows; and `holdout` test images after the victims, class-balanced, under the
+    victim key but never shown to the attack (they test a recovered key, not per-image fitting)."""
     name, options = source_options(cfg)
     test = load_split(name, "test", **options)
     limit = cfg.victims.limit
+    held = images_after(test, limit, holdout) if holdout else None
     if known:
         pool = test.subset(None if limit is None else limit + known)
         if len(pool) <= known:
             raise InputError(f"a KPA with {known} known images needs more than {known} test images; found {len(pool)}")
-        return _take(pool, slice(0, len(pool) - known)), _take(pool, slice(len(pool) - known, None))
-    return test.subset(limit), None
+        return _take(pool, slice(0, len(pool) - known)), _take(pool, slice(len(pool) - known, None)), held
+    return test.subset(limit), None, held
 
 
 def attacker_images(cfg: DictConfig) -> Images:
@@ -202,12 +198,11 @@ def run(cfg: DictConfig, run_dir: Path, choices: dict | None = None) -> dict:
     attack = build_attack(cfg)
     attack.check(cipher.name, cipher.config())
     known_n = getattr(attack.params, "known_images", 0) if attack.threat == "KPA" else 0
-    victims, known = victim_images(cfg, known_n)
+    holdout_n = getattr(attack.params, "holdout", 0)
+    victims, known, holdout = victim_images(cfg, known_n, holdout_n)
     h, w = victims.images.shape[-2:]
     cipher.check_size(h, w)
     attacker = attacker_images(cfg) if attack.learned else None
-    holdout_n = getattr(attack.params, "holdout", 0)
-    holdout = holdout_images(cfg, holdout_n) if holdout_n else None
     description = describe(cfg, cipher, attack, choices)
     print(redacted_yaml(cfg))
     print(f"victim: {cipher!r}, {len(victims)} images {h}x{w}; attack {attack.name} ({attack.threat})"

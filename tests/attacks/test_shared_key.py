@@ -24,10 +24,10 @@ def split():
     return images[per_class < 20], images[per_class >= 20]
 
 
-def recover(scheme: str, seed: int = 0, **params):
+def recover(scheme: str, seed: int = 0, attack_params: dict | None = None, **params):
     victims, holdout = split()
     victim = ciphers.create(scheme, seed=seed, **params)
-    attack = attacks.create("shared_key")
+    attack = attacks.create("shared_key", **(attack_params or {}))
     attack.prepare(Access(scheme=scheme, params=victim.config(), image_size=(32, 32)))
     for s in range(0, len(victims), 64):
         attack.observe(victim.encrypt(victims[s : s + 64]))
@@ -69,6 +69,15 @@ def test_tanaka_high_nibbles_are_placed_and_signed(flip):
     high = lambda x: x & 0xF0  # noqa: E731
     assert torch.equal(high(attack.align(decrypted, victim)), high(holdout))
     assert float(ssim(attack.align(decrypted, victim), holdout).mean()) >= 0.9
+
+
+def test_tanaka_low_nibbles_come_from_the_neighbour_prediction():
+    attack, victim, *_ = recover("tanaka", 0, block_size=4)
+    placed = attack.key_metrics(victim)
+    attack, victim, *_ = recover("tanaka", 0, {"low_nibbles": "skip"}, block_size=4)
+    skipped = attack.key_metrics(victim)
+    assert skipped["high_nibbles_up_to_global"] == 1.0 and skipped["low_nibbles_up_to_global"] < 0.2
+    assert placed["low_nibbles_up_to_global"] > 0.9
 
 
 def test_a_scrambled_estimate_scores_low():
@@ -121,6 +130,22 @@ def test_the_run_never_shows_held_out_images_to_the_attack(tmp_path, monkeypatch
     observed = torch.cat(seen)
     assert len(observed) == 2 * metrics["victim_images"]  # each victim observed once and reconstructed once
     assert not (observed[:, None] == held_cipher[None]).flatten(2).all(2).any()
+
+
+def test_held_out_images_follow_the_victims_class_by_class():
+    from leia.attacking import images_after
+    from leia.data.sources import Images
+
+    images, labels, classes = cifar()
+    test = Images(images, labels, classes, "test")
+    victims = test.subset(50)  # 5 per class
+    held = images_after(test, 50, 15)
+    assert len(held) == 15 and torch.bincount(held.labels, minlength=10).max() == 2  # balanced round robin
+    assert not (held.images[:, None] == victims.images[None]).flatten(2).all(2).any()
+    with pytest.raises(InputError, match="beyond the victims"):
+        images_after(test, None, 10)
+    with pytest.raises(InputError, match="only 200 test images follow"):
+        images_after(test, 50, 201)
 
 
 def test_save_key_writes_the_recovered_key_only_when_asked(tmp_path):

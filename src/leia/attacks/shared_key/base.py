@@ -10,6 +10,7 @@ the whole image, a global colour order, a global negative). Scoring compares dec
 
 from __future__ import annotations
 
+import abc
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -79,7 +80,7 @@ def compose(src: torch.Tensor, mask: torch.Tensor, g: Symmetry, nibbles: bool):
     return src[gs], mask[gs] ^ gm
 
 
-class Strategy:
+class Strategy(abc.ABC):
     """One scheme's shared-key estimate (subclasses register under the scheme's name)."""
 
     name: ClassVar[str] = ""
@@ -96,16 +97,17 @@ class Strategy:
     def check(self) -> None:
         """Raise NotApplicable for settings this strategy does not cover."""
 
+    @abc.abstractmethod
     def estimate(self, y: torch.Tensor) -> Key:
         """The key, from all victim ciphertexts y (uint8, the cipher layout)."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def symmetries(self, h: int, w: int) -> list[Symmetry]:
-        raise NotImplementedError
+        """The scheme's global symmetries at this size, the identity first (see `symmetries` below)."""
 
+    @abc.abstractmethod
     def units(self, h: int, w: int) -> torch.Tensor:
         """Key unit of every plain byte (or nibble) of the decryption map: a block, a pixel, an entry."""
-        raise NotImplementedError
 
     def groups(self, h: int, w: int) -> dict[str, torch.Tensor]:
         """Named subsets of the units (bool masks) whose recovered fractions are reported too."""
