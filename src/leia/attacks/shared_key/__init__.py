@@ -3,7 +3,7 @@
 Every scheme but per-image skk encrypts a whole data set under one key, and the party the schemes
 defend against (the cloud that trains on the data) holds all of those ciphertexts. Evidence that is
 useless in one image is decisive when pooled over many (`leia.attacks.pooled`). This attack observes
-every victim ciphertext, estimates THE KEY with the scheme's strategy (etc, vit_block, same-key skk, tanaka) (one module per scheme in this
+every victim ciphertext, estimates THE KEY with the scheme's strategy (etc, ele, vit_block, same-key skk, tanaka) (one module per scheme in this
 package), and returns it as an ordinary cipher of the scheme (`recovered_cipher()`), which then
 decrypts the victims and any other image under that key (the evaluator's held-out images, which the
 attack never sees: it only ever receives victim ciphertexts through `observe`).
@@ -26,10 +26,10 @@ from ... import ciphers
 from ...ciphers.base import check_choice, check_int
 from ...errors import InputError
 from ..base import Access, Attack, NotApplicable, Outcome, register
-from . import etc, skk, tanaka, vit_block  # noqa: F401 (registers the strategies)
+from . import ele, etc, skk, tanaka, vit_block  # noqa: F401 (registers the strategies)
 from .base import STRATEGIES, compose, decryption_map
 
-SCHEMES = ("etc", "vit_block", "skk", "tanaka")  # ele: not yet (its key differs per block position)
+SCHEMES = ("etc", "ele", "vit_block", "skk", "tanaka")
 
 
 @register("shared_key")
@@ -44,8 +44,8 @@ class SharedKey(Attack):
         holdout: int = 0  # test images after the victims, under the same key, decrypted with the estimate
         save_key: str | None = None  # write the recovered key file here (nothing is written otherwise)
         candidates: int = 4  # pairings per piece-orientation and side ranked by the tree assembly
-        restarts: int = 20  # vit_block/tanaka: random starts of the in-block layout search
-        low_nibbles: str = "predict"  # tanaka: place low nibbles by neighbour prediction, or "skip"
+        restarts: int = 20  # vit_block/tanaka/ele: random starts of the in-block layout search
+        low_nibbles: str = "predict"  # tanaka/ele: place low nibbles by neighbour prediction, or "skip"
 
         def __post_init__(self):
             check_int("shared_key", "holdout", self.holdout, minimum=0)

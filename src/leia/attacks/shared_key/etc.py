@@ -12,22 +12,63 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import torch
 
 from ..assembly import D4, INVERSE, TreeAssembly
 from ..base import NotApplicable
 from ..blocks import to_blocks
+from ..jigsaw import dihedral_t
 from .. import pooled
 from .base import Strategy, apply_frame, block_units, register, symmetries, top_bottom
 
 
-def resolve_frame(slot, orientation, rows, cols, mean_image_of) -> tuple[torch.Tensor, torch.Tensor, int]:
-    """Among the frame transforms that keep the frame's shape, the one whose mean decrypted image
-    is brightest at the top (`mean_image_of(slot, orientation)` -> [3, H, W])."""
+@dataclass
+class Pieces:
+    """Per cipher block: negated (NP), colour code, slot in the frame and the orientation in which it
+    appears there (dihedral_t(block, orientation)); the frame transform the up prior chose."""
+
+    negated: torch.Tensor
+    codes: torch.Tensor
+    slot: torch.Tensor
+    orientation: torch.Tensor
+    frame: int
+    cost: float
+
+
+def solve_pieces(blocks: torch.Tensor, rows: int, cols: int, top: int, candidates: int) -> Pieces:
+    """Steps 1–3 of the module docstring for pieces blocks [N, P, M, M, 3] whose values run 0..top
+    (255 for bytes, 15 for the high nibbles of ele): tones, assembly, priors."""
+    n, p, m, _, _ = blocks.shape
+    means = blocks.double().mean((2, 3))
+    negated = pooled.leading_signs(means.mean(-1))
+    blocks = torch.where(negated[None, :, None, None, None], top - blocks, blocks)
+    means = torch.where(negated[None, :, None], top - means, means)
+    codes = pooled.colour_sync(means)
+    canonical = pooled.undo_colour(blocks, codes)
+    lr, tb = pooled.compatibility(canonical, D4)
+    assembly = TreeAssembly(lr, tb, p, D4, rows, cols, candidates)
+    placement = assembly.solve()
+    mean_blocks = canonical.double().mean(0)  # [P, M, M, 3]
+    if mean_blocks.mean() > top / 2:  # prior: photos average below mid-grey (decided first: "up" needs it)
+        negated = ~negated
+        mean_blocks = top - mean_blocks
+
+    def mean_image(slot, orientation):
+        grid = torch.empty_like(mean_blocks)
+        grid[slot] = torch.stack([dihedral_t(mean_blocks[q], int(orientation[q])) for q in range(p)])
+        return grid.reshape(rows, cols, m, m, 3).permute(4, 0, 2, 1, 3).reshape(3, rows * m, cols * m)
+
+    # up versus down (and rotation): among the frame transforms that keep the frame's shape, the one
+    # whose mean decrypted image is brightest at the top
     options = range(D4) if rows == cols else (0, 2, 4, 6)
-    best = max(options, key=lambda g: top_bottom(mean_image_of(*apply_frame(slot, orientation, g, rows, cols))))
-    return (*apply_frame(slot, orientation, best, rows, cols), best)
+    frame = max(options, key=lambda g: top_bottom(mean_image(*apply_frame(placement.slot, placement.orientation,
+                                                                              g, rows, cols))))
+    slot, orientation = apply_frame(placement.slot, placement.orientation, frame, rows, cols)
+    codes = pooled.resolve_colour(codes, mean_blocks.mean((0, 1, 2)))
+    return Pieces(negated, codes, slot, orientation, frame, assembly.total(placement))
 
 
 @register("etc")
@@ -48,37 +89,13 @@ class EtcStrategy(Strategy):
         m = int(self.scheme_params["block_size"])
         n, _, h, w = y.shape
         rows, cols = h // m, w // m
-        blocks = to_blocks(y, m)  # [N, P, M, M, 3]
-        means = blocks.double().mean((2, 3))
-        negated = pooled.leading_signs(means.mean(-1))
-        blocks = torch.where(negated[None, :, None, None, None], 255 - blocks, blocks)
-        means = torch.where(negated[None, :, None], 255 - means, means)
-        codes = pooled.colour_sync(means)
-        canonical = pooled.undo_colour(blocks, codes)
-        lr, tb = pooled.compatibility(canonical, D4)
-        assembly = TreeAssembly(lr, tb, rows * cols, D4, rows, cols, self.params.candidates)
-        placement = assembly.solve()
-        mean_blocks = canonical.double().mean(0)  # [P, M, M, 3]
-        if mean_blocks.mean() > 127.5:  # prior: photos average below mid-grey (decided first: "up" needs it)
-            negated = ~negated
-            mean_blocks = 255 - mean_blocks
-
-        def mean_image(slot, orientation):
-            from ..jigsaw import dihedral_t
-
-            placed = torch.stack([dihedral_t(mean_blocks[p], int(orientation[p])) for p in range(len(slot))])
-            grid = torch.empty_like(placed)
-            grid[slot] = placed
-            return grid.reshape(rows, cols, m, m, 3).permute(4, 0, 2, 1, 3).reshape(3, h, w)
-
-        slot, orientation, frame = resolve_frame(placement.slot, placement.orientation, rows, cols, mean_image)
-        codes = pooled.resolve_colour(codes, mean_blocks.mean((0, 1, 2)))
-        self.extra = {"assembly_cost": assembly.total(placement), "frame_transform": frame}
+        pieces = solve_pieces(to_blocks(y, m), rows, cols, 255, self.params.candidates)
+        self.extra = {"assembly_cost": pieces.cost, "frame_transform": pieces.frame}
         comps = {
-            "block_perm": slot.numpy().astype(np.int64),
-            "dihedral": INVERSE[orientation].numpy().astype(np.uint8),
-            "np": negated.numpy().astype(np.uint8),
-            "color": codes.numpy().astype(np.uint8),
+            "block_perm": pieces.slot.numpy().astype(np.int64),
+            "dihedral": INVERSE[pieces.orientation].numpy().astype(np.uint8),
+            "np": pieces.negated.numpy().astype(np.uint8),
+            "color": pieces.codes.numpy().astype(np.uint8),
         }
         return self.key(comps, h, w)
 

@@ -25,23 +25,27 @@ from .. import pooled
 from .base import Strategy, register, symmetries
 
 
-def low_nibble_assignment(candidates: torch.Tensor, high: torch.Tensor, rows: int, cols: int, m: int):
-    """candidates [S, K] (S = N·blocks samples of K unplaced outputs, sign-free), high [N, 3, H, W]
-    plain high nibbles. Returns (slot [K]: plain byte position in the block, negated [K]) by matching
-    each output to the byte whose neighbour-predicted low part it correlates with most."""
-    from scipy.optimize import linear_sum_assignment
-
+def low_targets(high: torch.Tensor, m: int) -> torch.Tensor:
+    """What each plain low nibble should roughly be, from the plain high nibbles [N, 3, H, W] alone:
+    the 4-neighbour mean of the full values (16·high + 7.5) minus 16·high. Returns [N, P, 3M²]."""
     v = 16 * high.double() + 7.5
     pad = torch.nn.functional.pad(v, (1, 1, 1, 1), mode="replicate")
     predicted = (pad[..., :-2, 1:-1] + pad[..., 2:, 1:-1] + pad[..., 1:-1, :-2] + pad[..., 1:-1, 2:]) / 4
-    target = flat_blocks(predicted - 16 * high.double(), m).reshape(-1, 3 * m * m)  # [S, d]
+    return flat_blocks(predicted - 16 * high.double(), m)
+
+
+def assign_low(candidates: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """candidates [S, K] unplaced output nibbles, target [S, d] (`low_targets`, same samples): each
+    output goes to the byte whose predicted low part it correlates with most (optimal assignment,
+    sign-free). Returns (byte position in the block [K], negated [K])."""
+    from scipy.optimize import linear_sum_assignment
+
     a = candidates.double() - candidates.double().mean(0)
     b = target - target.mean(0)
     corr = (a.T @ b) / (a.norm(dim=0)[:, None] * b.norm(dim=0)[None, :]).clamp_min(1e-12)  # [K, d]
-    rows_, cols_ = linear_sum_assignment(-corr.abs().numpy())
-    slot = torch.from_numpy(cols_[np.argsort(rows_)]).long()
-    negated = corr.gather(1, slot[:, None])[:, 0] < 0
-    return slot, negated
+    rows, cols = linear_sum_assignment(-corr.abs().numpy())
+    slot = torch.from_numpy(cols[np.argsort(rows)]).long()
+    return slot, corr.gather(1, slot[:, None])[:, 0] < 0
 
 
 def flips_from_signs(p: np.ndarray, negated: np.ndarray) -> np.ndarray:
@@ -92,7 +96,7 @@ class TanakaStrategy(Strategy):
         p[out_of] = d + torch.arange(d)
         plain_high = _image(dihedral_t(blocks, a), rows, cols)  # [N, 3, H, W] 4-bit image
         if self.params.low_nibbles == "predict":
-            slot, neg_low = low_nibble_assignment(nib[..., low].reshape(-1, len(low)), plain_high, rows, cols, m)
+            slot, neg_low = assign_low(nib[..., low].reshape(-1, len(low)), low_targets(plain_high, m).reshape(-1, d))
             p[low] = slot
             negated[low] = neg_low
         else:  # unplaced: low nibbles in output order
