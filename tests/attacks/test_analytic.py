@@ -9,7 +9,7 @@ import torch
 from leia import attacks, ciphers
 from leia.attacks.fold import fold
 from leia.attacks.metrics import exact_bytes, image_metrics
-from leia.attacks.reference import greedy_decode_loop
+from leia.attacks.reference import chang_case_greedy, greedy_decode_loop
 from leia.attacks.skk_greedy import candidates
 from tests.attacks.helpers import access_for, ids, photos, victim
 
@@ -116,6 +116,22 @@ def test_batched_greedy_decoder_equals_the_per_pixel_loop():
     for i in range(len(x)):
         loop = greedy_decode_loop(y[i].numpy(), x[i, :, 0, 0].numpy())
         assert np.array_equal(batched[i].numpy(), loop)
+
+
+def test_ties_last_reproduces_chang_and_cases_released_decoder():
+    """ties=last against a loop-for-loop transcription of their MATLAB decoder; ties=first (leia's
+    order) gives other images, so the option matters."""
+    x = photos(size=32)[:3]
+    v = victim("skk", key_mode="per_image", per_image_keys="random")
+    y = v.encrypt(x)
+    out = {}
+    for ties in ("first", "last"):
+        a = attacks.create("skk_greedy", first_pixel="given", ties=ties)
+        a.prepare(access_for(v, (32, 32)))
+        out[ties] = a.reconstruct(y, hint=a.hint(x)).images
+    for i in range(len(x)):
+        assert np.array_equal(out["last"][i].numpy(), chang_case_greedy(y[i].numpy(), x[i, :, 0, 0].numpy()))
+    assert not torch.equal(out["first"], out["last"])
 
 
 def test_candidates_contain_the_true_pixel():

@@ -40,3 +40,34 @@ def greedy_decode_loop(y: np.ndarray, first: np.ndarray, color_shuffle: bool = T
             ref = out[:, 0, c - 1] if r == 0 else out[:, r - 1, c]
             out[:, r, c] = nearest(r, c, ref)
     return out.astype(np.uint8)
+
+
+def chang_case_greedy(y: np.ndarray, first: np.ndarray) -> np.ndarray:
+    """Chang & Case's released decoder (decrypt_diffkey_adv.m) transcribed loop for loop: colour orders
+    x = (y[p0], y[p1], y[p2]) for p in COLOR_PERMS order, patterns 0..7 with bit 2 flipping channel
+    0, and a selection loop whose `break` leaves only the inner loop (the last tied order wins). The
+    first pixel is set to `first` as given. y [3, H, W] uint8, first [3] -> [3, H, W] uint8."""
+    from ..ciphers.layout import COLOR_PERMS
+
+    _, h, w = y.shape
+    dec = np.zeros((3, h, w), dtype=np.int64)
+    dec[:, 0, 0] = first
+    for r in range(h):
+        for c in range(w):
+            if r == 0 and c == 0:
+                continue
+            compare = dec[:, 0, c - 1] if r == 0 else dec[:, r - 1, c]
+            table = np.zeros((6, 8, 3), dtype=np.int64)
+            for row, p in enumerate(COLOR_PERMS):
+                base = y[p, r, c].astype(np.int64)
+                for t in range(8):
+                    bits = ((t >> 2) & 1, (t >> 1) & 1, t & 1)
+                    table[row, t] = [v ^ 255 if b else v for v, b in zip(base, bits)]
+            diff = np.abs(table - compare).sum(-1)
+            low = diff.min()
+            for row in range(6):
+                for t in range(8):
+                    if diff[row, t] == low:
+                        dec[:, r, c] = table[row, t]
+                        break
+    return dec.astype(np.uint8)

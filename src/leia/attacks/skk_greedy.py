@@ -3,7 +3,10 @@
 Every encrypted pixel has 48 candidate plain values (6 colour orders × 8 NP patterns; 8 without
 colour shuffling), candidate index = 8·order + pattern. The greedy decoder works in raster order
 and picks the candidate nearest (L1) to a reference pixel: the left neighbour in the first row, the
-pixel above elsewhere (ties: the first candidate). So the first row is decoded column by column and
+pixel above elsewhere. Ties (`ties`): `first` keeps the first candidate in leia's order; `last`
+reproduces Chang & Case's released code, whose selection loop breaks out of its inner loop only and
+so keeps the last tied colour order (`chang_case_rank`). Ties are common (an NP'd 0 and 255 are
+equally near), so the two give different images. So the first row is decoded column by column and
 every later row in one step: H + W vectorised steps per batch, never a loop over pixels.
 The first pixel is `given` (Chang & Case used the true first pixel: the attack is then told it) or
 `search`ed: all 48 choices are decoded and the smoothest result (least total variation) kept.
@@ -21,7 +24,7 @@ from dataclasses import dataclass
 import torch
 
 from ..ciphers.base import check_choice, check_int
-from ..ciphers.layout import COLOR_PERMS_INV
+from ..ciphers.layout import COLOR_PERMS, COLOR_PERMS_INV
 from .base import Access, Attack, Outcome, register
 from .metrics import ssim
 
@@ -37,26 +40,45 @@ def candidates(y: torch.Tensor, color_shuffle: bool = True) -> torch.Tensor:
     return out.reshape(y.shape[0], -1, 3, *y.shape[-2:]).to(torch.int32)
 
 
-def _pick(cands: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
+def chang_case_rank(color_shuffle: bool = True) -> torch.Tensor:
+    """Tie-break rank of every candidate (lower wins) that reproduces Chang & Case's released decoder.
+    It lists colour orders as x = (y[p0], y[p1], y[p2]) for p in COLOR_PERMS order and NP patterns t
+    = 0..7 with bit 2 of t flipping the first channel; its selection loop breaks out of the inner
+    (pattern) loop only, so of tied candidates it keeps the LAST colour order and, in it, the first
+    pattern. leia's candidate k = 8·o + b reads y[COLOR_PERMS_INV[o]] and flips channel c by bit c of b."""
+    orders = COLOR_PERMS_INV if color_shuffle else [[0, 1, 2]]
+    listed = [list(p) for p in COLOR_PERMS] if color_shuffle else [[0, 1, 2]]
+    rank = []
+    for o in orders:
+        row = listed.index(list(o))
+        for b in range(8):
+            t = ((b & 1) << 2) | (b & 2) | ((b >> 2) & 1)  # their pattern number: channel bits reversed
+            rank.append((len(listed) - 1 - row) * 8 + t)
+    return torch.tensor(rank, dtype=torch.int32)
+
+
+def _pick(cands: torch.Tensor, ref: torch.Tensor, rank: torch.Tensor | None = None) -> torch.Tensor:
     """cands [B, K, 3, ...], ref [B, R, 3, ...] (R decodings per image) -> for every run the candidate
-    nearest to its reference (the first on ties), [B, R, 3, ...]."""
+    nearest to its reference, [B, R, 3, ...]. Ties: the first candidate, or the lowest `rank` [K]."""
     cost = (cands[:, None] - ref[:, :, None]).abs_().sum(3, dtype=torch.int32)  # [B, R, K, ...]
+    if rank is not None:  # lexicographic (cost, rank): costs are at most 765, ranks below 64
+        cost = cost * 64 + rank.to(cost.device).reshape(1, 1, -1, *([1] * (cost.dim() - 3)))
     best = cost.argmin(2, keepdim=True)  # argmin returns the first minimum
     index = best[:, :, :, None].expand(-1, -1, -1, 3, *([-1] * (cands.dim() - 3)))
     return cands[:, None].expand(-1, ref.shape[1], *cands.shape[1:]).gather(2, index)[:, :, 0]
 
 
-def greedy_decode(cands: torch.Tensor, first: torch.Tensor) -> torch.Tensor:
+def greedy_decode(cands: torch.Tensor, first: torch.Tensor, rank: torch.Tensor | None = None) -> torch.Tensor:
     """Raster-order greedy decoding of cands [B, K, 3, H, W] from first pixels `first` [B, R, 3]
-    (R runs per image); returns [B, R, 3, H, W] int32."""
+    (R runs per image); returns [B, R, 3, H, W] int32. `rank`: tie-break (see `_pick`)."""
     b, _, _, h, w = cands.shape
     rows = cands.permute(3, 0, 1, 2, 4).contiguous()  # [H, B, K, 3, W]: one contiguous slice per row
     out = torch.empty((h, b, first.shape[1], 3, w), dtype=torch.int32, device=cands.device)
     out[0, ..., 0] = first
     for c in range(1, w):  # first row: the left neighbour
-        out[0, ..., c] = _pick(rows[0, ..., c], out[0, ..., c - 1])
+        out[0, ..., c] = _pick(rows[0, ..., c], out[0, ..., c - 1], rank)
     for r in range(1, h):  # later rows: the pixel above, a whole row at once
-        out[r] = _pick(rows[r], out[r - 1])
+        out[r] = _pick(rows[r], out[r - 1], rank)
     return out.permute(1, 2, 3, 0, 4)
 
 
@@ -124,15 +146,18 @@ class SkkGreedy(Attack):
         first_pixel: str = "search"  # given | search
         decoder: str = "greedy"  # greedy | global
         iterations: int = 3  # global: row+column sweeps at most
+        ties: str = "first"  # greedy steps: first candidate (leia's order), or "last" as Chang & Case's code
 
         def __post_init__(self):
             check_choice("skk_greedy", "first_pixel", self.first_pixel, ("given", "search"))
             check_choice("skk_greedy", "decoder", self.decoder, ("greedy", "global"))
             check_int("skk_greedy", "iterations", self.iterations)
+            check_choice("skk_greedy", "ties", self.ties, ("first", "last"))
 
     def prepare(self, access: Access) -> None:
         super().prepare(access)
         self.color_shuffle = access.params.get("color_shuffle", True)
+        self.rank = chang_case_rank(self.color_shuffle) if self.params.ties == "last" else None
 
     def hint(self, plain: torch.Tensor):
         return plain[:, :, 0, 0].clone() if self.params.first_pixel == "given" else None
@@ -153,9 +178,9 @@ class SkkGreedy(Attack):
         cands = candidates(y, self.color_shuffle)
         b, k = cands.shape[:2]
         if hint is not None:
-            out = greedy_decode(cands, _pick(cands[..., 0, 0], hint.to(torch.int32)[:, None]))[:, 0]
+            out = greedy_decode(cands, _pick(cands[..., 0, 0], hint.to(torch.int32)[:, None]), self.rank)[:, 0]
         else:  # decode from every first-pixel candidate, keep the smoothest
-            tried = greedy_decode(cands, cands[..., 0, 0])  # [B, K, 3, H, W]
+            tried = greedy_decode(cands, cands[..., 0, 0], self.rank)  # [B, K, 3, H, W]
             smooth = variation(tried.flatten(0, 1)).reshape(b, k).argmin(1)
             out = tried[torch.arange(b), smooth]
         if self.params.decoder == "global":
