@@ -9,7 +9,7 @@ import torch
 from leia import attacks, ciphers
 from leia.attacks.fold import fold
 from leia.attacks.metrics import exact_bytes, image_metrics
-from leia.attacks.reference import chang_case_greedy, greedy_decode_loop
+from leia.attacks.reference import chang_case_greedy, chang_case_tanaka_bytes, greedy_decode_loop
 from leia.attacks.skk_greedy import candidates
 from tests.attacks.helpers import access_for, ids, photos, victim
 
@@ -50,6 +50,24 @@ def test_byte_level_cpa_is_exact_against_a_byte_scrambler_but_not_against_nibble
     a = cpa("tanaka_cpa", le, mode="bytes")
     assert a.key_metrics(le)["key_recovered_fraction"] < 0.3
     assert exact_bytes(a.reconstruct(le.encrypt(x)).images, x).mean() < 0.15  # "a few percent"
+
+
+def test_byte_rule_chang_case_reproduces_their_released_decryption():
+    """byte_rule=chang_case against a loop-for-loop transcription of their decrypt.m; the leia rule
+    differs from it (unlocated bytes, flip parity)."""
+    from leia.attacks.tanaka_cpa import byte_probes
+
+    x = photos(size=32)[:2]
+    le = victim("tanaka", seed=3)
+    helpers = le.encrypt(byte_probes(4)).permute(0, 2, 3, 1).numpy()
+    outs = {}
+    for rule in ("leia", "chang_case"):
+        a = cpa("tanaka_cpa", le, mode="bytes", byte_rule=rule)
+        outs[rule] = a.reconstruct(le.encrypt(x)).images
+    for i in range(len(x)):
+        theirs = chang_case_tanaka_bytes(helpers, le.encrypt(x[i : i + 1])[0].permute(1, 2, 0).numpy())
+        assert np.array_equal(outs["chang_case"][i].permute(1, 2, 0).numpy(), theirs)
+    assert not torch.equal(outs["leia"], outs["chang_case"])
 
 
 def test_kpa_matches_nibbles_across_known_natural_pairs_exactly():

@@ -71,3 +71,36 @@ def chang_case_greedy(y: np.ndarray, first: np.ndarray) -> np.ndarray:
                         dec[:, r, c] = table[row, t]
                         break
     return dec.astype(np.uint8)
+
+
+def chang_case_tanaka_bytes(helpers: np.ndarray, attacked: np.ndarray) -> np.ndarray:
+    """Chang & Case's TanakaAttack/decrypt.m transcribed loop for loop (4×4 blocks): helpers [16, 4, 4, 3]
+    are the encrypted helper images, attacked [H, W, 3] the encrypted image; returns its decryption."""
+    helpers = helpers.astype(np.int64).copy()
+    enc = attacked.astype(np.int64).copy()
+    blocks = enc.shape[0] // 4
+    for h in range(16):
+        for i in range(4):
+            for j in range(4):
+                for rgb in range(3):
+                    if helpers[h, i, j, rgb] > 127 and helpers[h, i, j, rgb] != 255:
+                        helpers[h, i, j, rgb] = 255 - helpers[h, i, j, rgb]
+                        for bi in range(blocks):
+                            for bj in range(enc.shape[1] // 4):
+                                enc[4 * bi + i, 4 * bj + j, rgb] = 255 - enc[4 * bi + i, 4 * bj + j, rgb]
+    dec = enc.copy()
+    for h in range(16):
+        for value in (1, 2, 3):
+            match = None
+            for i in range(4):
+                for j in range(4):
+                    for rgb in range(3):
+                        if helpers[h, i, j, rgb] == value:
+                            match = (i, j, rgb)
+            if match is not None:
+                i, j, rgb = match
+                spot_i, spot_j = divmod(h, 4)
+                for bi in range(blocks):
+                    for bj in range(enc.shape[1] // 4):
+                        dec[4 * bi + spot_i, 4 * bj + spot_j, value - 1] = enc[4 * bi + i, 4 * bj + j, rgb]
+    return dec.astype(np.uint8)

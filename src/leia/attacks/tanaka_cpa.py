@@ -7,6 +7,9 @@ Modes:
 - `bytes` (CPA): Chang & Case's original procedure, 16 single-block helper images (M² for other
   M) that each mark one pixel with (1, 2, 3); bytes > 127 (other than 255) are taken as flipped.
   Exact against a scrambler that moves whole bytes, a few percent of bytes against nibble-level LE.
+  `byte_rule: chang_case` decrypts as their released decrypt.m does (flip parity over all helpers,
+  unlocated bytes left as ciphertext); `leia` (default) takes each byte's flip from the helper that
+  locates it and writes 0 where no helper locates a byte.
 - `kpa` (KPA): from a few known natural (plain, cipher) pairs, match every output nibble position
   to the source position whose value, or its NP, agrees across all blocks of all pairs (an optimal
   assignment on mismatch counts, so the answer is always a permutation).
@@ -51,20 +54,24 @@ class TanakaCPA(Attack):
     class Params:
         mode: str = "nibbles"
         known_images: int = 4  # kpa: known (plain, cipher) pairs
+        byte_rule: str = "leia"  # bytes: leia | chang_case (their released code's decryption, see _bytes_as_released)
 
         def __post_init__(self):
             check_choice("tanaka_cpa", "mode", self.mode, tuple(MODES))
+            check_choice("tanaka_cpa", "byte_rule", self.byte_rule, ("leia", "chang_case"))
 
     def __init__(self, **params):
         super().__init__(**params)
         self.threat = MODES[self.params.mode]
         self.source = self.mask = None  # recovered: output nibble i reads source nibble source[i], XOR mask[i]
+        self.gather = None  # byte_rule=chang_case: plain nibble j = cipher nibble gather[j] ^ gather_mask[j]
 
     def prepare(self, access: Access) -> None:
         super().prepare(access)
         self.m = access.params.get("block_size", 4)
         self.d2 = 6 * self.m**2
-        {"nibbles": self._nibbles, "bytes": self._bytes, "kpa": self._kpa}[self.params.mode]()
+        bytes_ = self._bytes_as_released if self.params.byte_rule == "chang_case" else self._bytes
+        {"nibbles": self._nibbles, "bytes": bytes_, "kpa": self._kpa}[self.params.mode]()
 
     # ---------------------------------------------------------------- the three recoveries
     def _nibbles(self) -> None:
@@ -89,6 +96,33 @@ class TanakaCPA(Attack):
         self.source = torch.cat([src, torch.where(src >= 0, src + d, src)])
         self.mask = torch.cat([flip, flip]) * 15
 
+    def _bytes_as_released(self) -> None:
+        """Chang & Case's decrypt.m, whose decryption differs from `_bytes` in two ways:
+        1. NP: every helper flips its bytes in (127, 255), and for each such byte the attacked image's
+           byte at that position too, so a position ends up flipped when an ODD number of the M²
+           helpers flipped it (`_bytes` uses the flip seen by the helper that locates the byte);
+        2. a plain byte no helper locates keeps the (flipped) ciphertext byte at its own position
+           (`_bytes` writes 0). Of several matches, their loop keeps the last in (row, column,
+           channel) order."""
+        m, d = self.m, 3 * self.m**2
+        y = flat_blocks(self.access.oracle(byte_probes(m).to(self.access.device)), m)[:, 0].long().cpu()  # [M², d]
+        flipped = (y > 127) & (y != 255)
+        parity = (flipped.sum(0) % 2).long()  # per byte position of the attacked image
+        v = torch.where(flipped, 255 - y, y)
+        src = torch.arange(d)  # plain byte s reads cipher byte src[s]
+        position = torch.arange(d)
+        for value in (1, 2, 3):
+            hit = v == value  # [M², d]
+            last = torch.where(hit, position, -1).amax(1)  # their loop keeps the last match
+            found = last >= 0
+            src[(torch.arange(m * m) * 3 + value - 1)[found]] = last[found]
+        self.gather = torch.cat([src, src + d])
+        self.gather_mask = torch.cat([parity[src], parity[src]]) * 15
+        self.source = torch.full((2 * d,), -1, dtype=torch.long)  # as a key: output nibble -> plain nibble
+        located = src != torch.arange(d)
+        self.source[torch.cat([src, src + d])[torch.cat([located, located])]] = torch.arange(2 * d)[torch.cat([located, located])]
+        self.mask = torch.cat([parity, parity]) * 15
+
     def _kpa(self) -> None:
         from scipy.optimize import linear_sum_assignment
 
@@ -110,6 +144,9 @@ class TanakaCPA(Attack):
     def reconstruct(self, y: torch.Tensor, hint=None) -> Outcome:
         b, _, h, w = y.shape
         out = to_nibbles(flat_blocks(y, self.m))  # [B, N, 2d]
+        if self.gather is not None:
+            plain = out[..., self.gather.to(out.device)] ^ self.gather_mask.to(out.device, torch.uint8)
+            return Outcome(unflat_blocks(from_nibbles(plain), 3, h, w, self.m))
         known = self.source >= 0
         plain = torch.zeros_like(out)
         mask = self.mask[known].to(out.device, torch.uint8)
