@@ -7,8 +7,10 @@ writes, into `--out` (default: <first dir>/report):
   attack does not apply; `failed`: every run of the cell failed, errors listed below), and the
   privacy-utility table;
 - runs.csv (one row per job), attacks.csv and training.csv (one row per cell);
-- privacy_utility.png: per scheme, the best model's accuracy against the best attack's SSIM (up
-  and left is better: useful and private), when both kinds of job are there;
+- privacy_utility.png: per scheme, the best model's accuracy against the strongest attack's SSIM
+  (up and left is better: useful and private), when both kinds of job are there on ONE data set
+  (results on different data sets are never joined); attack cells use the metric up to the global
+  symmetry where the attack reports it;
 - grids/<scheme>.png: the attacks' image grids on that scheme (plain | encrypted | reconstruction).
 `--wandb` also logs the tables and figures as a W&B run of job type `report` in the sweep's group.
 """
@@ -78,10 +80,12 @@ def load_runs(dirs: list[Path]) -> list[dict]:
 
 
 def value(run: dict, metric: str) -> float | None:
+    """A run's number. For attacks, the metric up to the global symmetry when the attack reports it
+    (a mirrored or colour-swapped reconstruction reveals as much as the image itself)."""
     if run["status"] != "complete":
         return None
-    section = run.get("metrics") if run["task"] == "attack" else run.get("test")
-    v = (section or {}).get(metric)
+    section = (run.get("metrics") if run["task"] == "attack" else run.get("test")) or {}
+    v = section.get(f"{metric}_up_to_global", section.get(metric)) if run["task"] == "attack" else section.get(metric)
     return None if v is None or (isinstance(v, float) and math.isnan(v)) else float(v)
 
 
@@ -145,11 +149,12 @@ def write_runs_csv(path: Path, runs: list[dict]) -> None:
 
 
 def privacy_utility(attacks: dict, training: dict) -> list[dict]:
-    """Per scheme with both kinds of result: the best model's accuracy and the best attack's SSIM."""
+    """Per (data set, scheme) with both kinds of result ON THAT DATA SET: the best model's accuracy and
+    the strongest attack's SSIM (the scheme's verdict comes from the strongest attack in the grid)."""
     rows = []
     for (data, scheme), acells in sorted(attacks.items()):
         done = {a: c for a, c in acells.items() if c.values}
-        model_cells = [(m, c, d) for (d, s), cells in training.items() if s == scheme for m, c in cells.items() if c.values]
+        model_cells = [(m, c, data) for m, c in training.get((data, scheme), {}).items() if c.values]
         if not done or not model_cells:
             continue
         attack, ac = max(done.items(), key=lambda kv: kv[1].mean)
@@ -166,22 +171,24 @@ def plot_privacy_utility(rows: list[dict], training: dict, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    data = sorted({r["attack_data"] for r in rows})
+
     fig, ax = plt.subplots(figsize=(6, 4.5))
     for r in rows:
         ax.errorbar(r["attack_ssim"], 100 * r["acc1"], xerr=r["attack_ssim_std"], yerr=100 * r["acc1_std"], fmt="o",
                     capsize=3)
         right = r["attack_ssim"] > 0.8  # keep labels of the broken schemes inside the axes
-        ax.annotate(f"{r['scheme']}\n({r['best_attack']})", (r["attack_ssim"], 100 * r["acc1"]),
-                    textcoords="offset points", xytext=(-6 if right else 6, 4), ha="right" if right else "left",
+        label = f"{r['scheme']}\n({r['best_attack']})" + (f" [{r['attack_data']}]" if len(data) > 1 else "")
+        ax.annotate(label, (r["attack_ssim"], 100 * r["acc1"]), textcoords="offset points", xytext=(-6 if right else 6, 4), ha="right" if right else "left",
                     fontsize=8)
-    plain = [c.mean for (_, s), cells in training.items() if s == "plain" for c in cells.values() if c.values]
+    plain = [c.mean for (d, s), cells in training.items() if s == "plain" and d in data for c in cells.values() if c.values]
     if plain:
         ax.axhline(100 * max(plain), ls="--", color="gray", lw=1)
         ax.text(0.01, 100 * max(plain), " plain images", va="bottom", fontsize=8, color="gray")
-    ax.set_xlabel("best attack's SSIM to the plain image (lower: more private)")
+    ax.set_xlabel("strongest attack's SSIM to the plain image (lower: more private)")
     ax.set_ylabel("test top-1 accuracy on encrypted images (%)")
     ax.set_xlim(0, 1.05)
-    ax.set_title("Privacy-utility, per scheme")
+    ax.set_title(f"Privacy-utility, per scheme ({', '.join(data)})")
     ax.grid(alpha=0.3)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
@@ -228,6 +235,8 @@ def build(dirs: list[Path], out: Path, attack_metric: str = ATTACK_METRIC, train
         written["attacks_csv"] = out / "attacks.csv"
         write_cells_csv(written["attacks_csv"], attacks, "attack", attack_metric)
         md += [f"## Attacks: {attack_metric} of the reconstruction to the plain image\n",
+               f"Up to the global symmetry where the attack reports `{attack_metric}_up_to_global` (a mirrored "
+               "or colour-swapped reconstruction reveals as much as the image).\n",
                markdown_table(attacks, "scheme \\ attack", 3), ""]
     if training:
         written["training_csv"] = out / "training.csv"
@@ -239,10 +248,15 @@ def build(dirs: list[Path], out: Path, attack_metric: str = ATTACK_METRIC, train
     if pu:
         written["privacy_utility"] = out / "privacy_utility.png"
         plot_privacy_utility(pu, training, written["privacy_utility"])
-        md += ["## Privacy-utility\n", "| scheme | best model | accuracy | best attack | attack SSIM |", "|---|---|---|---|---|"]
-        md += [f"| {r['scheme']} | {r['best_model']} | {100 * r['acc1']:.2f}% | {r['best_attack']} | {r['attack_ssim']:.3f} |"
-               for r in pu]
+        md += ["## Privacy-utility\n", "Per scheme and data set: the best model, and the verdict of the strongest attack "
+               "in the grid.\n", "| scheme | data | best model | accuracy | strongest attack | attack SSIM |",
+               "|---|---|---|---|---|---|"]
+        md += [f"| {r['scheme']} | {r['attack_data']} | {r['best_model']} | {100 * r['acc1']:.2f}% | {r['best_attack']} | "
+               f"{r['attack_ssim']:.3f} |" for r in pu]
         md += ["", "![privacy-utility](privacy_utility.png)", ""]
+    elif attacks and training:
+        md += ["## Privacy-utility\n", "No scheme has attack and training results on the same data set, and the "
+               "report never joins two data sets.\n"]
     scheme_grids = plot_scheme_grids(attacks, out)
     if scheme_grids:
         md += ["## Reconstructions per scheme\n"] + [f"### {s}\n\n![{s}]({p.relative_to(out)})\n" for s, p in scheme_grids.items()]

@@ -57,10 +57,33 @@ def test_training_cells_and_privacy_utility(report, train_sweep):
     assert cell["model"] == "resnet20" and cell["n"] == "2"
     assert float(cell["acc1_mean"]) == pytest.approx(statistics.fmean(accs))
     md = (out / "report.md").read_text()
-    assert "## Privacy-utility" in md and "| skk | resnet20 |" in md
-    for png in ("privacy_utility.png", "grids/skk-photos.png", "grids/tanaka-photos.png"):
+    # attacks ran on the photos, training on the digits: never joined into one privacy-utility row
+    assert "## Privacy-utility" in md and "never joins two data sets" in md and not (out / "privacy_utility.png").exists()
+    for png in ("grids/skk-photos.png", "grids/tanaka-photos.png"):
         assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert len(rows(out / "runs.csv")) == 8 + 4
+
+
+def _job(root: Path, cell: str, **fields) -> None:
+    (root / cell).mkdir(parents=True)
+    (root / cell / "metrics.json").write_text(json.dumps({"status": "complete", "complete": True, "seed": 0,
+                                                          "key_seed": 0, "name": cell, **fields}))
+
+
+def test_privacy_utility_joins_one_data_set_and_takes_the_strongest_attack_up_to_symmetry(tmp_path):
+    """etc on CIFAR-10: jigsaw's raw SSIM is higher, but shared_key's reconstruction is exact up to a
+    mirror, so shared_key is the verdict; the digits' training run is not joined with CIFAR-10."""
+    sweep = tmp_path / "sweep"
+    attack = {"task": "attack", "scheme": "etc", "scheme_config": "etc", "data": "cifar10"}
+    _job(sweep, "a1", **attack, attack="jigsaw", metrics={"ssim": 0.30})
+    _job(sweep, "a2", **attack, attack="shared_key", metrics={"ssim": 0.27, "ssim_up_to_global": 1.0})
+    train = {"task": "train", "scheme": "etc", "scheme_config": "etc", "model": "resnet20", "adapter": "none"}
+    _job(sweep, "t1", **train, data="cifar10", test={"acc1": 0.5})
+    _job(sweep, "t2", **train, data="digits", test={"acc1": 0.9})
+    result = build([sweep], tmp_path / "out")
+    [row] = result["privacy_utility"]
+    assert (row["best_attack"], row["attack_ssim"], row["acc1"], row["train_data"]) == ("shared_key", 1.0, 0.5, "cifar10")
+    assert "| etc | cifar10 | resnet20 | 50.00% | shared_key | 1.000 |" in result["written"]["markdown"].read_text()
 
 
 def test_failed_cells_and_their_errors_are_reported(tmp_path):
