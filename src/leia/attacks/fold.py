@@ -3,6 +3,8 @@
 fold(v) = min(v, 255 − v) per byte. Without colour shuffling, fold(skk(x)) == fold(x) exactly for any
 key, so the folded ciphertext shows the folded plain image; later evaluations apply the same fold to
 block schemes as a baseline (FR-Attack). `output: gray` returns the folded image's luma.
+No pooling: the fold is a fixed per-byte map with no key to estimate, so more ciphertexts add
+nothing (`shared_key` estimates the key itself).
 """
 
 from __future__ import annotations

@@ -19,6 +19,11 @@ A whole image has symmetries no boundary score can see (its orientation; for etc
 colour order and NP); the evaluator scores the best of them and says so in metrics.json.
 Metrics: direct comparison (pieces in the right place and orientation), neighbour comparison (right
 adjacent pairs), and SSIM of the reassembled image.
+Pooling: this attack solves every image's puzzle on its own, the threat of one leaked image. When
+many ciphertexts share a key (every scheme here), `shared_key` is the pooled form of this solver:
+the same prediction-based compatibility summed over all images, a global tree assembly, and the key
+as the result. It is a separate attack rather than an option here because its output is a key that
+decrypts every image, not one reassembly per image.
 """
 
 from __future__ import annotations

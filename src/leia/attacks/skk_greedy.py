@@ -15,6 +15,8 @@ image's L1 smoothness, re-decoding alternate rows, then alternate columns, exact
 programming (Viterbi over the 48 candidates) given the neighbouring lines, until nothing changes.
 Errors no longer run down whole columns. Loops run over lines and line positions, vectorised over
 all lines and images, never over single pixels.
+No pooling: it targets per-image keys, where images share nothing to pool; against a same-key skk,
+`shared_key` pools the images and recovers the key itself.
 """
 
 from __future__ import annotations
