@@ -25,7 +25,7 @@ import torch
 from ... import ciphers
 from ...ciphers.base import check_choice, check_int
 from ...errors import InputError
-from ..base import Access, Attack, NotApplicable, Outcome, register
+from ..base import Access, Attack, Outcome, register
 from . import ele, etc, skk, tanaka, vit_block  # noqa: F401 (registers the strategies)
 from .base import STRATEGIES, compose, decryption_map
 
@@ -57,13 +57,9 @@ class SharedKey(Attack):
         super().__init__(**params)
         self._seen: list[torch.Tensor] = []
         self._cipher: ciphers.Cipher | None = None
-        self._key = None
 
     def check(self, scheme, params):
         super().check(scheme, params)
-        if scheme == "skk" and params.get("key_mode") == "per_image":
-            raise NotApplicable("shared_key needs one key for many images, but skk with key_mode=per_image gives "
-                                "every image its own key (use skk_greedy or a learned attack)")
         STRATEGIES.get(scheme)(Access(scheme=scheme, params=params, image_size=(0, 0)), self.params).check()
 
     def prepare(self, access: Access) -> None:
@@ -83,9 +79,9 @@ class SharedKey(Attack):
                 raise InputError("shared_key: no victim ciphertexts observed")
             y = torch.cat(self._seen)
             self._seen = []  # the estimate is frozen from here on
-            self._key = self.strategy.estimate(y)
+            key = self.strategy.estimate(y)
             self._n = len(y)
-            self._cipher = ciphers.create(self._key.scheme, key=self._key)
+            self._cipher = ciphers.create(key.scheme, key=key)
             if self.params.save_key:
                 path = Path(self.params.save_key)
                 path.parent.mkdir(parents=True, exist_ok=True)

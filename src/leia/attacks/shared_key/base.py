@@ -21,7 +21,9 @@ from ...ciphers.kernels import ByteMap, NibbleMap
 from ...ciphers.keyfile import Key
 from ...ciphers.layout import COLOR_PERMS, positions
 from ...registry import Registry
+from ..assembly import COMPOSE
 from ..base import Access
+from ..jigsaw import dihedral_t
 
 STRATEGIES: Registry = Registry("shared_key strategy")
 register = STRATEGIES.register
@@ -84,7 +86,6 @@ class Strategy(abc.ABC):
     """One scheme's shared-key estimate (subclasses register under the scheme's name)."""
 
     name: ClassVar[str] = ""
-    mirror: ClassVar[bool] = False  # whether a left-right mirror of the whole image is a valid key
     priors: ClassVar[str] = ""  # how the estimate resolves symmetries (metrics.json states it)
     unresolved: ClassVar[str] = ""  # which stay unresolved
 
@@ -126,9 +127,6 @@ def block_units(h: int, w: int, m: int) -> torch.Tensor:
 
 def apply_frame(slot: torch.Tensor, orientation: torch.Tensor, g: int, rows: int, cols: int):
     """Slots and piece orientations after transforming the whole frame by dihedral g."""
-    from ..assembly import COMPOSE
-    from ..jigsaw import dihedral_t
-
     grid = dihedral_t(torch.arange(rows * cols).reshape(rows, cols, 1), g)[..., 0]
     where = torch.empty(rows * cols, dtype=torch.long)
     where[grid.reshape(-1)] = torch.arange(grid.numel())

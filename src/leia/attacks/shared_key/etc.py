@@ -73,7 +73,6 @@ def solve_pieces(blocks: torch.Tensor, rows: int, cols: int, top: int, candidate
 
 @register("etc")
 class EtcStrategy(Strategy):
-    mirror = True
     priors = ("up: top half brightest (also fixes rotation); negative: mean below 127.5; "
               "colour: mean red >= green >= blue")
     unresolved = "left-right mirror of the whole image"

@@ -15,6 +15,7 @@ import torch
 
 from ...ciphers.layout import COLOR_PERMS
 from .. import pooled
+from ..base import NotApplicable
 from .base import Strategy, register, symmetries
 
 
@@ -22,6 +23,11 @@ from .base import Strategy, register, symmetries
 class SkkStrategy(Strategy):
     priors = "negative: mean below 127.5; colour: mean red >= green >= blue"
     unresolved = "none (the global negative and colour order rest on the priors)"
+
+    def check(self):
+        if self.scheme_params.get("key_mode") == "per_image":
+            raise NotApplicable("shared_key needs one key for many images, but skk with key_mode=per_image gives "
+                                "every image its own key (use skk_greedy or a learned attack)")
 
     def estimate(self, y):
         n, _, h, w = y.shape
