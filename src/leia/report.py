@@ -165,7 +165,7 @@ def privacy_utility(attacks: dict, training: dict) -> list[dict]:
     return rows
 
 
-def plot_privacy_utility(rows: list[dict], training: dict, path: Path) -> None:
+def plot_privacy_utility(rows: list[dict], training: dict, path: Path, setting: str | None = None) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -173,7 +173,7 @@ def plot_privacy_utility(rows: list[dict], training: dict, path: Path) -> None:
 
     data = sorted({r["attack_data"] for r in rows})
 
-    fig, ax = plt.subplots(figsize=(6, 4.5))
+    fig, ax = plt.subplots(figsize=(6.5, 5))
     for r in rows:
         ax.errorbar(r["attack_ssim"], 100 * r["acc1"], xerr=r["attack_ssim_std"], yerr=100 * r["acc1_std"], fmt="o",
                     capsize=3)
@@ -188,7 +188,10 @@ def plot_privacy_utility(rows: list[dict], training: dict, path: Path) -> None:
     ax.set_xlabel("strongest attack's SSIM to the plain image (lower: more private)")
     ax.set_ylabel("test top-1 accuracy on encrypted images (%)")
     ax.set_xlim(0, 1.05)
-    ax.set_title(f"Privacy-utility, per scheme ({', '.join(data)})")
+    import textwrap
+
+    note = "\n" + textwrap.fill(setting, 80) if setting else ""
+    ax.set_title(f"Privacy-utility, per scheme ({', '.join(data)}){note}", fontsize=9 if setting else 12)
     ax.grid(alpha=0.3)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
@@ -219,7 +222,8 @@ def plot_scheme_grids(attacks: dict, out: Path) -> dict[str, Path]:
     return written
 
 
-def build(dirs: list[Path], out: Path, attack_metric: str = ATTACK_METRIC, train_metric: str = TRAIN_METRIC) -> dict:
+def build(dirs: list[Path], out: Path, attack_metric: str = ATTACK_METRIC, train_metric: str = TRAIN_METRIC,
+          setting: str | None = None) -> dict:
     """Write the report; returns what it wrote (paths) and the tables."""
     runs = load_runs(dirs)
     out.mkdir(parents=True, exist_ok=True)
@@ -231,6 +235,8 @@ def build(dirs: list[Path], out: Path, attack_metric: str = ATTACK_METRIC, train
           f"({', '.join(f'{n} {s}' for s in ('complete', 'not_applicable', 'failed') if (n := sum(r['status'] == s for r in runs)))}). "
           "Each cell: mean ± std over the keys and seeds that ran (n); n/a: the attack does not apply to the scheme; "
           "failed: every run of the cell failed (errors below).\n"]
+    if setting:  # e.g. the training budget, which the numbers depend on
+        md += [f"Setting: {setting}\n"]
     if attacks:
         written["attacks_csv"] = out / "attacks.csv"
         write_cells_csv(written["attacks_csv"], attacks, "attack", attack_metric)
@@ -247,7 +253,7 @@ def build(dirs: list[Path], out: Path, attack_metric: str = ATTACK_METRIC, train
     pu = privacy_utility(attacks, training)
     if pu:
         written["privacy_utility"] = out / "privacy_utility.png"
-        plot_privacy_utility(pu, training, written["privacy_utility"])
+        plot_privacy_utility(pu, training, written["privacy_utility"], setting)
         md += ["## Privacy-utility\n", "Per scheme and data set: the best model, and the verdict of the strongest attack "
                "in the grid.\n", "| scheme | data | best model | accuracy | strongest attack | attack SSIM |",
                "|---|---|---|---|---|---|"]
@@ -294,11 +300,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, help="where to write the report (default: <first dir>/report)")
     p.add_argument("--attack-metric", default=ATTACK_METRIC, help="attack metric of the tables (ssim, psnr, ...)")
     p.add_argument("--train-metric", default=TRAIN_METRIC, help="training metric of the tables (acc1, acc5)")
+    p.add_argument("--setting", help="a line saying what the numbers are (e.g. the training budget), shown in the "
+                   "report and on the plot")
     p.add_argument("--wandb", action="store_true", help="also log the tables and figures to W&B (job type report)")
     p.add_argument("--project", default="leia", help="W&B project (with --wandb)")
     args = p.parse_args(argv)
     try:
-        result = build(args.dirs, args.out or args.dirs[0] / "report", args.attack_metric, args.train_metric)
+        result = build(args.dirs, args.out or args.dirs[0] / "report", args.attack_metric, args.train_metric, args.setting)
     except InputError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -80,8 +80,10 @@ def test_privacy_utility_joins_one_data_set_and_takes_the_strongest_attack_up_to
     train = {"task": "train", "scheme": "etc", "scheme_config": "etc", "model": "resnet20", "adapter": "none"}
     _job(sweep, "t1", **train, data="cifar10", test={"acc1": 0.5})
     _job(sweep, "t2", **train, data="digits", test={"acc1": 0.9})
-    result = build([sweep], tmp_path / "out")
+    result = build([sweep], tmp_path / "out", setting="ResNet-20, 3 epochs")
     [row] = result["privacy_utility"]
+    assert "Setting: ResNet-20, 3 epochs" in result["written"]["markdown"].read_text()
+    assert result["written"]["privacy_utility"].read_bytes()[:4] == b"\x89PNG"
     assert (row["best_attack"], row["attack_ssim"], row["acc1"], row["train_data"]) == ("shared_key", 1.0, 0.5, "cifar10")
     assert "| etc | cifar10 | resnet20 | 50.00% | shared_key | 1.000 |" in result["written"]["markdown"].read_text()
 
