@@ -83,6 +83,24 @@ def test_ele_block_keys_and_placement_are_recovered(flip, least):
     assert float(ssim(attack.align(decrypted, victim), holdout).mean()) >= least
 
 
+@pytest.mark.parametrize("seed", [0, 1])
+def test_grayscale_etc_key_is_recovered_across_the_y_cb_cr_planes(seed):
+    """Grayscale-based etc: blocks move between the Y, Cb and Cr planes. The whole key comes back up
+    to the mirror (which plane is Cb and the chroma signs from the RGB cube), held-out planes
+    decrypt exactly, and another seed's key scores near nothing."""
+    attack, victim, estimate, decrypted, holdout = recover("etc", seed, block_size=4, grayscale=True)
+    key = attack.key_metrics(victim)
+    assert key["key_recovered_fraction_up_to_global"] == 1.0
+    assert key["best_global_symmetry"] in ("identity", "mirror")
+    layout = lambda planes: torch.cat(planes.unbind(1), dim=-1)[:, None]  # noqa: E731 (Y | Cb | Cr)
+    y = victim.encrypt(holdout)
+    recovered = attack.best_symmetry(victim).inverse().apply(layout(estimate.decrypt_planes(y)))
+    assert torch.equal(recovered, layout(victim.decrypt_planes(y)))
+    assert float(ssim(attack.align(decrypted, victim), holdout).mean()) > 0.99
+    other = ciphers.create("etc", seed=7, block_size=4, grayscale=True)
+    assert attack.key_metrics(other)["key_recovered_fraction_up_to_global"] < 0.2
+
+
 def test_tanaka_low_nibbles_come_from_the_neighbour_prediction():
     attack, victim, *_ = recover("tanaka", 0, block_size=4)
     placed = attack.key_metrics(victim)
@@ -105,6 +123,11 @@ def test_per_image_skk_is_refused_with_the_reason():
                                                    "per_image_keys": "derived"})
     with pytest.raises(NotApplicable, match="applies to"):
         attacks.create("shared_key").check("plain", {})
+
+
+def test_etc_that_destroys_channels_is_refused():
+    with pytest.raises(NotApplicable, match="destroys channels"):
+        attacks.create("shared_key").check("etc", {"block_size": 4, "grayscale": False, "color_shuffle": "legacy_inplace"})
 
 
 def test_held_out_images_cannot_reach_the_estimate():

@@ -26,7 +26,7 @@ from ... import ciphers
 from ...ciphers.base import check_choice, check_int
 from ...errors import InputError
 from ..base import Access, Attack, Outcome, register
-from . import ele, etc, skk, tanaka, vit_block  # noqa: F401 (registers the strategies)
+from . import ele, etc, etc_gray, skk, tanaka, vit_block  # noqa: F401 (registers the strategies)
 from .base import STRATEGIES, compose, decryption_map
 
 SCHEMES = ("etc", "ele", "vit_block", "skk", "tanaka")
@@ -60,12 +60,15 @@ class SharedKey(Attack):
 
     def check(self, scheme, params):
         super().check(scheme, params)
-        STRATEGIES.get(scheme)(Access(scheme=scheme, params=params, image_size=(0, 0)), self.params).check()
+        self._strategy(Access(scheme=scheme, params=params, image_size=(0, 0))).check()
+
+    def _strategy(self, access: Access):
+        return STRATEGIES.get(access.scheme).select(dict(access.params))(access, self.params)
 
     def prepare(self, access: Access) -> None:
         super().prepare(access)
         self.check(access.scheme, access.params)
-        self.strategy = STRATEGIES.get(access.scheme)(access, self.params)
+        self.strategy = self._strategy(access)
 
     def observe(self, y: torch.Tensor) -> None:
         if self._cipher is not None:
@@ -113,7 +116,7 @@ class SharedKey(Attack):
 
     def align(self, images: torch.Tensor, victim) -> torch.Tensor:
         """Undo the best global symmetry on decrypted images (evaluation only)."""
-        return self.best_symmetry(victim).inverse().apply(images)
+        return self.strategy.align(images, self.best_symmetry(victim))
 
     def key_metrics(self, victim) -> dict:
         scores = self._agreement(victim)

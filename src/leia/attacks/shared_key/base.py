@@ -114,15 +114,24 @@ class Strategy(abc.ABC):
         """Named subsets of the units (bool masks) whose recovered fractions are reported too."""
         return {}
 
+    @classmethod
+    def select(cls, params: dict) -> type["Strategy"]:
+        """The strategy for these scheme parameters (a scheme with two layouts names the other one)."""
+        return cls
+
+    def align(self, images: torch.Tensor, g: Symmetry) -> torch.Tensor:
+        """Undo the global symmetry g on decrypted images (g acts on the plain bytes)."""
+        return g.inverse().apply(images)
+
     def key(self, components: dict, h: int, w: int) -> Key:
-        return Key(scheme=self.name, params=self.scheme_params, components=components, image_size=(h, w))
+        return Key(scheme=self.access.scheme, params=self.scheme_params, components=components, image_size=(h, w))
 
 
-def block_units(h: int, w: int, m: int) -> torch.Tensor:
-    """Plain byte -> index of its M×M block (raster order), over [3, H, W]."""
+def block_units(h: int, w: int, m: int, channels: int = 3) -> torch.Tensor:
+    """Plain byte -> index of its M×M block (raster order), over [channels, H, W]."""
     r = torch.arange(h)[:, None] // m
     c = torch.arange(w)[None, :] // m
-    return (r * (w // m) + c).expand(3, h, w).reshape(-1)
+    return (r * (w // m) + c).expand(channels, h, w).reshape(-1)
 
 
 def apply_frame(slot: torch.Tensor, orientation: torch.Tensor, g: int, rows: int, cols: int):

@@ -22,7 +22,7 @@ from ..base import NotApplicable
 from ..blocks import to_blocks
 from ..jigsaw import dihedral_t
 from .. import pooled
-from .base import Strategy, apply_frame, block_units, register, symmetries, top_bottom
+from .base import STRATEGIES, Strategy, apply_frame, block_units, register, symmetries, top_bottom
 
 
 @dataclass
@@ -39,19 +39,20 @@ class Pieces:
 
 
 def solve_pieces(blocks: torch.Tensor, rows: int, cols: int, top: int, candidates: int) -> Pieces:
-    """Steps 1–3 of the module docstring for pieces blocks [N, P, M, M, 3] whose values run 0..top
-    (255 for bytes, 15 for the high nibbles of ele): tones, assembly, priors."""
-    n, p, m, _, _ = blocks.shape
+    """Steps 1–3 of the module docstring for pieces blocks [N, P, M, M, C] whose values run 0..top
+    (255 for bytes, 15 for the high nibbles of ele): tones, assembly, priors. C = 3 (colour pieces)
+    or 1 (single-channel pieces: no colour order to find; codes are all 0)."""
+    n, p, m, _, c = blocks.shape
     means = blocks.double().mean((2, 3))
     negated = pooled.leading_signs(means.mean(-1))
     blocks = torch.where(negated[None, :, None, None, None], top - blocks, blocks)
     means = torch.where(negated[None, :, None], top - means, means)
-    codes = pooled.colour_sync(means)
-    canonical = pooled.undo_colour(blocks, codes)
+    codes = pooled.colour_sync(means) if c == 3 else torch.zeros(p, dtype=torch.long)
+    canonical = pooled.undo_colour(blocks, codes) if c == 3 else blocks
     lr, tb = pooled.compatibility(canonical, D4)
     assembly = TreeAssembly(lr, tb, p, D4, rows, cols, candidates)
     placement = assembly.solve()
-    mean_blocks = canonical.double().mean(0)  # [P, M, M, 3]
+    mean_blocks = canonical.double().mean(0)  # [P, M, M, C]
     if mean_blocks.mean() > top / 2:  # prior: photos average below mid-grey (decided first: "up" needs it)
         negated = ~negated
         mean_blocks = top - mean_blocks
@@ -59,7 +60,7 @@ def solve_pieces(blocks: torch.Tensor, rows: int, cols: int, top: int, candidate
     def mean_image(slot, orientation):
         grid = torch.empty_like(mean_blocks)
         grid[slot] = torch.stack([dihedral_t(mean_blocks[q], int(orientation[q])) for q in range(p)])
-        return grid.reshape(rows, cols, m, m, 3).permute(4, 0, 2, 1, 3).reshape(3, rows * m, cols * m)
+        return grid.reshape(rows, cols, m, m, c).permute(4, 0, 2, 1, 3).reshape(c, rows * m, cols * m)
 
     # up versus down (and rotation): among the frame transforms that keep the frame's shape, the one
     # whose mean decrypted image is brightest at the top
@@ -67,7 +68,8 @@ def solve_pieces(blocks: torch.Tensor, rows: int, cols: int, top: int, candidate
     frame = max(options, key=lambda g: top_bottom(mean_image(*apply_frame(placement.slot, placement.orientation,
                                                                               g, rows, cols))))
     slot, orientation = apply_frame(placement.slot, placement.orientation, frame, rows, cols)
-    codes = pooled.resolve_colour(codes, mean_blocks.mean((0, 1, 2)))
+    if c == 3:
+        codes = pooled.resolve_colour(codes, mean_blocks.mean((0, 1, 2)))
     return Pieces(negated, codes, slot, orientation, frame, assembly.total(placement))
 
 
@@ -77,10 +79,11 @@ class EtcStrategy(Strategy):
               "colour: mean red >= green >= blue")
     unresolved = "left-right mirror of the whole image"
 
+    @classmethod
+    def select(cls, params):
+        return STRATEGIES.get("etc_gray") if params.get("grayscale") else cls  # etc_gray.py
+
     def check(self):
-        if self.scheme_params.get("grayscale"):
-            raise NotApplicable("shared_key has no strategy for grayscale-based etc yet: its pieces move between "
-                                "the Y, Cb and Cr planes, which needs a plane-aware assembly")
         if self.scheme_params.get("color_shuffle") != "permute":
             raise NotApplicable("etc with color_shuffle=legacy_inplace destroys channels; no key decrypts it")
 
