@@ -38,6 +38,7 @@ from leia.data.sources import load_split  # noqa: E402
 MARKS = ("<!-- bench/shared_key.py:start -->", "<!-- bench/shared_key.py:end -->")
 SCHEMES = [  # (row label, scheme, params)
     ("etc M=4", "etc", {"block_size": 4}),
+    ("etc grayscale M=4", "etc", {"block_size": 4, "grayscale": True}),
     ("ele M=4", "ele", {"block_size": 4}),
     ("ele M=4, independent flips", "ele", {"block_size": 4, "flip": "independent"}),
     ("vit_block M=4", "vit_block", {"block_size": 4}),
@@ -82,7 +83,7 @@ def main() -> None:
              f"same key, never shown to the attack. Mean over key seeds 0–{args.seeds - 1} (min–max where they differ). "
              "Key: fraction of key units (blocks; each block's high and low half for ele; pixels for skk; nibble entries for tanaka) whose decryption is "
              "exact, up to the scheme's global symmetries (left-right mirror for etc and vit_block, global colour "
-             "order, global negative), then exactly (symmetries resolved by the priors). Held-out SSIM up to global "
+             "order, global negative; for grayscale etc, blocks of the Y|Cb|Cr plane layout), then exactly (symmetries resolved by the priors). Held-out SSIM up to global "
              "symmetry. Seconds: the estimate's wall time for one key.", "",
              "| scheme | N | key up to global | key exact | held-out SSIM up to global | held-out SSIM | s |",
              "|---|---:|---:|---:|---:|---:|---:|"]
@@ -103,12 +104,16 @@ def main() -> None:
             if n == COUNTS[-1]:
                 panels.append(runs[0]["figure"])
     lines += ["", "The figure (docs/shared_key.png) shows, per scheme in the table's order, plain | ciphertext | decryption with "
-              "the key recovered from 1,000 ciphertexts (key seed 0), as decrypted: etc and vit_block come out "
+              "the key recovered from 1,000 ciphertexts (key seed 0), as decrypted (for grayscale etc the "
+              "ciphertext shown is the first third of its single-channel Y|Cb|Cr layout): etc and vit_block come out "
               "mirrored where the mirror, which no ciphertext statistic sees, went the other way (ele with "
               "derived flips resolves it: its flips follow from the key).", MARKS[1]]
     from torchvision.utils import make_grid, save_image
 
-    rows = [torch.cat([plain, ciph[:, :3], rec]) for plain, ciph, rec in panels]
+    def shown(ciph, width):  # grayscale etc's ciphertext is one channel 3 planes wide: show its first third
+        return ciph[..., :width].expand(-1, 3, -1, -1) if ciph.shape[1] == 1 else ciph[:, :3]
+
+    rows = [torch.cat([plain, shown(ciph, plain.shape[-1]), rec]) for plain, ciph, rec in panels]
     save_image(make_grid(torch.cat(rows), nrow=8, padding=1, pad_value=255).float() / 255, args.figure)
     section = "\n".join(lines)
     if args.out:
