@@ -19,7 +19,6 @@ from __future__ import annotations
 import csv
 import time
 from pathlib import Path
-from typing import Any
 
 import lightning as L
 import torch
@@ -27,17 +26,14 @@ from omegaconf import DictConfig, OmegaConf
 from torch.utils.data import DataLoader, TensorDataset
 from torchmetrics import MeanMetric
 
-from . import attacks, sweeps
+from . import attacks, runs
 from .attacks.base import Access, Attack, cipher_view
 from .attacks.metrics import image_metrics
 from .data.datamodule import DataConfig
 from .data.sources import Images, load_split
 from .errors import InputError
-from .preemption import SaveOnSignal
-from .reporting import redacted_yaml, write_metrics
-from .training import _dataclass, build_cipher, build_loggers, close_loggers, config_digest, finished_run
-
-METRICS = "metrics.json"
+from .reporting import redacted_yaml
+from .runs import METRICS, build_cipher, settings
 
 
 # ---------------------------------------------------------------- building blocks
@@ -49,7 +45,7 @@ def build_attack(cfg: DictConfig) -> Attack:
 def source_options(cfg: DictConfig) -> tuple[str, dict]:
     data = OmegaConf.to_container(cfg.data, resolve=True)
     data.setdefault("seed", cfg.seed)
-    dc = _dataclass(DataConfig, data, "data")
+    dc = settings(DataConfig, data, "data")
     options = {"root": dc.root, "format": dc.format, "download": dc.download or None, "size": dc.size}
     return dc.name, {k: v for k, v in options.items() if v is not None}
 
@@ -96,23 +92,6 @@ def _take(images: Images, part: slice) -> Images:
 
 def victim_ids(indices) -> list[str]:
     return [f"victim/{int(i)}" for i in indices]
-
-
-def describe(cfg: DictConfig, cipher, attack: Attack, choices: dict | None = None) -> dict[str, Any]:
-    choices = choices or {}
-    return {
-        "name": cfg.name,
-        "task": "attack",
-        "scheme": cipher.name,
-        "scheme_config": choices.get("scheme", cipher.name),
-        "scheme_params": cipher.config(),
-        "key_fingerprint": cipher.fingerprint,
-        "attack": attack.name,
-        "attack_params": attack.config(),
-        "threat": attack.threat,
-        "data": cfg.data.name,
-        "seed": cfg.seed,
-    }
 
 
 # ---------------------------------------------------------------- the Lightning task
@@ -186,9 +165,8 @@ def grid_image(parts: list) -> torch.Tensor:
 # ---------------------------------------------------------------- one run
 def run(cfg: DictConfig, run_dir: Path, choices: dict | None = None) -> dict:
     run_dir = Path(run_dir)
-    digest = config_digest(cfg)
-    force = bool(cfg.get("force", False))
-    if done := finished_run(cfg, run_dir, digest, summary, redo="runs it again"):
+    digest = runs.config_digest(cfg)
+    if done := runs.finished_run(cfg, run_dir, digest, summary, redo="runs it again"):
         return done
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     start = time.time()
@@ -203,7 +181,7 @@ def run(cfg: DictConfig, run_dir: Path, choices: dict | None = None) -> dict:
     h, w = victims.images.shape[-2:]
     cipher.check_size(h, w)
     attacker = attacker_images(cfg) if attack.learned else None
-    description = describe(cfg, cipher, attack, choices)
+    description = runs.describe(cfg, "attack", choices, cipher, attack)
     print(redacted_yaml(cfg))
     print(f"victim: {cipher!r}, {len(victims)} images {h}x{w}; attack {attack.name} ({attack.threat})"
           + (f"; attacker: {len(attacker)} own images" if attacker is not None else ""))
@@ -225,18 +203,14 @@ def run(cfg: DictConfig, run_dir: Path, choices: dict | None = None) -> dict:
     attack.prepare(access)
 
     task = AttackTask(attack, cipher, grid_images=cfg.grid.images)
-    loggers = build_loggers(cfg, run_dir, description, job_type="attack")
+    loggers = runs.build_loggers(cfg, run_dir, description, job_type="attack")
     trainer_cfg["max_epochs"] = attack.params.epochs if attack.learned else 1
-    trainer = _trainer(trainer_cfg, run_dir, loggers, checkpoints=attack.learned)
+    trainer = runs.make_trainer(trainer_cfg, run_dir, loggers, checkpoints=attack.learned)
     if attack.learned:
-        last = run_dir / "checkpoints" / "last.ckpt"
-        resume = last.is_file() and not force
-        if resume:
-            print(f"resuming from {last}")
         loader = DataLoader(TensorDataset(attacker.images), batch_size=attack.params.batch_size, shuffle=True,
                             drop_last=len(attacker) > attack.params.batch_size,
                             generator=torch.Generator().manual_seed(cfg.seed))
-        trainer.fit(task, train_dataloaders=loader, ckpt_path=str(last) if resume else None)
+        trainer.fit(task, train_dataloaders=loader, ckpt_path=runs.resume_from(cfg, run_dir))
     victims_loader = DataLoader(TensorDataset(victims.images, torch.arange(len(victims))),
                                 batch_size=cfg.victims.batch_size, shuffle=False)
     if attack.observes:  # the attacker studies every ciphertext before reconstructing any
@@ -249,7 +223,7 @@ def run(cfg: DictConfig, run_dir: Path, choices: dict | None = None) -> dict:
         results.update(score_holdout(attack, cipher, holdout))
     metrics = {
         **description,
-        **sweeps.extra(cfg),
+        **runs.run_fields(cfg),
         "complete": True,
         "config_digest": digest,
         "applicable": True,
@@ -269,11 +243,8 @@ def run(cfg: DictConfig, run_dir: Path, choices: dict | None = None) -> dict:
     if trainer.is_global_zero:
         _write_outputs(run_dir, task, loggers)
     row = {k: metrics[k] for k in ("name", "scheme_config", "attack", "threat", "seed", "key_seed")}
-    close_loggers(loggers, results, run_dir, row={**row, **metrics["metrics"], "encrypted_ssim": results["baseline_ssim"]})
-    if trainer.is_global_zero:
-        write_metrics(run_dir / METRICS, metrics)
-        print(summary(metrics, run_dir))
-    return metrics
+    runs.close_loggers(loggers, results, run_dir, row={**row, **metrics["metrics"], "encrypted_ssim": results["baseline_ssim"]})
+    return runs.finish(trainer, run_dir, metrics, summary)
 
 
 def score_holdout(attack: Attack, victim, holdout: Images) -> dict[str, float]:
@@ -289,18 +260,6 @@ def score_holdout(attack: Attack, victim, holdout: Images) -> dict[str, float]:
     return {"holdout_ssim": float(ssim(decrypted, plain).mean()),
             "holdout_ssim_up_to_global": float(ssim(attack.align(decrypted, victim), plain).mean()),
             "holdout_exact_bytes": float(exact_bytes(decrypted, plain).mean())}
-
-
-def _trainer(trainer_cfg: dict, run_dir: Path, loggers: list, checkpoints: bool) -> L.Trainer:
-    from lightning.pytorch.callbacks import ModelCheckpoint
-
-    callbacks = []
-    if checkpoints:
-        callbacks.append(SaveOnSignal(run_dir / "checkpoints" / "last.ckpt"))
-        callbacks.append(ModelCheckpoint(dirpath=str(run_dir / "checkpoints"), filename="epoch{epoch}", save_last=True,
-                                         save_top_k=0, auto_insert_metric_name=False))
-    return L.Trainer(default_root_dir=str(run_dir), logger=loggers, callbacks=callbacks,
-                     enable_checkpointing=checkpoints, **trainer_cfg)
 
 
 def _write_outputs(run_dir: Path, task: AttackTask, loggers: list) -> None:
@@ -322,7 +281,7 @@ def _write_outputs(run_dir: Path, task: AttackTask, loggers: list) -> None:
 
 def summary(metrics: dict, run_dir: Path) -> str:
     if metrics.get("status", "complete") != "complete":
-        return sweeps.status_line(metrics, run_dir)
+        return runs.status_line(metrics, run_dir)
     m, base = metrics["metrics"], metrics["baseline_encrypted"]
     line = (f"{metrics['name']}: {metrics['attack']} ({metrics['threat']}) on {metrics['scheme']}: "
             f"SSIM {m['ssim']:.4f} (encrypted image itself {base['ssim']:.4f}), PSNR {m['psnr']:.2f} dB, "

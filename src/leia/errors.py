@@ -32,3 +32,8 @@ class KeyMismatchError(KeyMaterialError):
 
 class NotInvertibleError(LeiaError):
     """Decryption was asked of a transform that has no inverse (legacy EtC, throw-away keys)."""
+
+
+class NotApplicable(InputError):
+    """An attack does not apply to this scheme (or scheme setting). A sweep records such a cell as
+    not applicable, with the reason; a single run reports it as the user error it is."""

@@ -279,7 +279,7 @@ def log_wandb(result: dict, project: str, group: str | None) -> None:
     """The report's tables and figures as one W&B run (job type `report`), offline unless credentials are set."""
     import wandb
 
-    from .training import wandb_mode
+    from .runs import wandb_mode
 
     mode = wandb_mode()
     run = wandb.init(project=project, group=group, job_type="report", name=f"report-{group or 'sweeps'}",

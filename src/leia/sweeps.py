@@ -18,64 +18,25 @@ import traceback
 from pathlib import Path
 from typing import Callable
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
-from .attacks.base import NotApplicable
+from .errors import NotApplicable
 from .reporting import redact, write_metrics
+from .runs import FAILED, METRICS, config_digest, describe, finish_wandb, in_sweep, run_fields
 
-METRICS = "metrics.json"
-FAILED = "failed.json"  # a failure beside a finished run it must not replace
 STATUSES = ("complete", "not_applicable", "failed")
-
-
-def in_sweep() -> bool:
-    """True inside a job of a Hydra multirun (any launcher: basic, submitit local or SLURM)."""
-    from hydra.core.hydra_config import HydraConfig
-    from hydra.types import RunMode
-
-    return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
-
-
-def wandb_group(cfg: DictConfig) -> str | None:
-    """The W&B group of a run: `logger.group` when set, else the sweep's name inside a sweep."""
-    group = cfg.logger.get("group")
-    if group:
-        return str(group)
-    return str(cfg.sweep) if in_sweep() and cfg.get("sweep") else None
 
 
 def identity(cfg: DictConfig, choices: dict, task: str) -> dict:
     """What a report needs to place a job in its tables, read from the config alone (no cipher is
     built: this also describes jobs that failed before building one)."""
-    record = {
-        "name": cfg.name,
-        "task": task,
-        "scheme": cfg.scheme.name,
-        "scheme_config": choices.get("scheme", cfg.scheme.name),
-        "data": cfg.data.name,
-        "seed": cfg.seed,
-        **extra(cfg),
-    }
-    if task == "attack":
-        record["attack"] = cfg.attack.name
-    else:
-        record.update(model=cfg.model.name, adapter=cfg.adapter.name)
-    return record
-
-
-def extra(cfg: DictConfig) -> dict:
-    """Fields every finished run's metrics.json adds to its own description."""
-    key = OmegaConf.to_container(cfg.key, resolve=True) if "key" in cfg else {}
-    return {"status": "complete", "key_seed": key.get("seed"),
-            "sweep": str(cfg.sweep) if in_sweep() and cfg.get("sweep") else None}
+    return {**describe(cfg, task, choices), **run_fields(cfg)}
 
 
 def run_job(run: Callable, cfg: DictConfig, run_dir: str | Path, choices: dict, task: str) -> dict:
     """Run one job (`training.run` or `attacking.run`); inside a sweep, record what stops it."""
     if not in_sweep():
         return run(cfg, run_dir, choices=choices)
-    from .training import config_digest
-
     run_dir = Path(run_dir)
     try:
         return run(cfg, run_dir, choices=choices)
@@ -98,21 +59,3 @@ def run_job(run: Callable, cfg: DictConfig, run_dir: str | Path, choices: dict, 
         write_metrics(run_dir / (FAILED if finished else METRICS), record)
         print(f"{cfg.name}: FAILED ({type(e).__name__}: {e}); recorded in {run_dir / (FAILED if finished else METRICS)}")
         raise
-
-
-def finish_wandb(failed: bool = False) -> None:
-    """Close the process's W&B run, if one is open: the next job of a sweep must not log into it."""
-    import sys
-
-    if "wandb" not in sys.modules:
-        return
-    import wandb
-
-    if wandb.run is not None:
-        wandb.finish(exit_code=1 if failed else 0)
-
-
-def status_line(record: dict, run_dir: Path) -> str:
-    """The line a job prints about a run that did not complete normally."""
-    why = record.get("reason") or record.get("error") or ""
-    return f"{record['name']}: {record['status'].replace('_', ' ')} ({why}). Record: {Path(run_dir) / METRICS}"

@@ -21,14 +21,10 @@ from typing import Any, Callable, ClassVar
 import torch
 
 from .. import ciphers
-from ..errors import InputError, UnknownNameError
+from ..errors import NotApplicable, UnknownNameError  # noqa: F401 (NotApplicable: re-exported)
 from ..registry import Registry
 
 THREATS = ("COA", "KPA", "CPA")
-
-
-class NotApplicable(InputError):
-    """The attack does not apply to this scheme (or scheme setting)."""
 
 
 @dataclass

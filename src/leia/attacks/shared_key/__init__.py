@@ -3,7 +3,7 @@
 Every scheme but per-image skk encrypts a whole data set under one key, and the party the schemes
 defend against (the cloud that trains on the data) holds all of those ciphertexts. Evidence that is
 useless in one image is decisive when pooled over many (`leia.attacks.pooled`). This attack observes
-every victim ciphertext, estimates THE KEY with the scheme's strategy (etc, ele, vit_block, same-key skk, tanaka) (one module per scheme in this
+every victim ciphertext, estimates THE KEY with the scheme's strategy (etc colour and grayscale, ele, vit_block, same-key skk, tanaka) (one module per scheme in this
 package), and returns it as an ordinary cipher of the scheme (`recovered_cipher()`), which then
 decrypts the victims and any other image under that key (the evaluator's held-out images, which the
 attack never sees: it only ever receives victim ciphertexts through `observe`).
