@@ -44,15 +44,17 @@ def test_key_configs(tmp_path, monkeypatch):
     assert seed.seed == 0
     monkeypatch.setenv("LEIA_SECRET", "from the environment")
     env = ciphers.from_config(scheme, compose_group("key", "env"))
-    assert env.fingerprint == ciphers.create("etc", secret="from the environment").fingerprint
+    size = (8, 8)
+    assert env.fingerprint_for(size) == ciphers.create("etc", secret="from the environment").fingerprint_for(size)
     path = ciphers.write_secret_file(tmp_path / "s")
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
         key = compose(overrides=["+key=secret_file", f"key.secret_file={path}"]).key
-    assert ciphers.from_config(scheme, key).fingerprint == ciphers.create("etc", secret_file=path).fingerprint
-    ciphers.create("etc", seed=3).save_key(tmp_path / "k.json", image_size=(8, 8))
+    assert ciphers.from_config(scheme, key).fingerprint_for(size) == ciphers.create("etc", secret_file=path).fingerprint_for(size)
+    ciphers.create("etc", seed=3).save_key(tmp_path / "k.json", image_size=size)
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
         key = compose(overrides=["+key=key_file", f"key.key_file={tmp_path / 'k.json'}"]).key
     assert ciphers.from_config(scheme, key).fingerprint == ciphers.load(tmp_path / "k.json").fingerprint
+    assert ciphers.load(tmp_path / "k.json").fingerprint == ciphers.create("etc", seed=3).fingerprint_for(size)
     with pytest.raises(UnknownNameError, match="unknown key setting"):
         ciphers.from_config(scheme, {"sead": 1})
     monkeypatch.delenv("LEIA_SECRET")

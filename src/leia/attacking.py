@@ -43,7 +43,7 @@ def build_attack(cfg: DictConfig) -> Attack:
 
 
 def source_options(cfg: DictConfig) -> tuple[str, dict]:
-    data = OmegaConf.to_container(cfg.data, resolve=True)
+    data = runs.values(cfg.data)
     data.setdefault("seed", cfg.seed)
     dc = settings(DataConfig, data, "data")
     options = {"root": dc.root, "format": dc.format, "download": dc.download or None, "size": dc.size}
@@ -165,14 +165,19 @@ def grid_image(parts: list) -> torch.Tensor:
 # ---------------------------------------------------------------- one run
 def run(cfg: DictConfig, run_dir: Path, choices: dict | None = None) -> dict:
     run_dir = Path(run_dir)
+    with runs.claimed(run_dir):
+        return _run(cfg, run_dir, choices)
+
+
+def _run(cfg: DictConfig, run_dir: Path, choices: dict | None) -> dict:
     digest = runs.config_digest(cfg)
-    if done := runs.finished_run(cfg, run_dir, digest, summary, redo="runs it again"):
+    cipher = build_cipher(cfg)
+    if done := runs.finished_run(cfg, run_dir, cipher, summary, redo="runs it again"):
         return done
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     start = time.time()
 
     # Build and check everything before any work: unknown names, applicability, sizes.
-    cipher = build_cipher(cfg)
     attack = build_attack(cfg)
     attack.check(cipher.name, cipher.config())
     known_n = getattr(attack.params, "known_images", 0) if attack.threat == "KPA" else 0
@@ -181,7 +186,8 @@ def run(cfg: DictConfig, run_dir: Path, choices: dict | None = None) -> dict:
     h, w = victims.images.shape[-2:]
     cipher.check_size(h, w)
     attacker = attacker_images(cfg) if attack.learned else None
-    description = runs.describe(cfg, "attack", choices, cipher, attack)
+    description = runs.describe(cfg, "attack", choices, cipher, (h, w), attack)
+    resume = runs.begin(cfg, run_dir, cipher, (h, w))
     print(redacted_yaml(cfg))
     print(f"victim: {cipher!r}, {len(victims)} images {h}x{w}; attack {attack.name} ({attack.threat})"
           + (f"; attacker: {len(attacker)} own images" if attacker is not None else ""))
@@ -206,17 +212,18 @@ def run(cfg: DictConfig, run_dir: Path, choices: dict | None = None) -> dict:
     loggers = runs.build_loggers(cfg, run_dir, description, job_type="attack")
     trainer_cfg["max_epochs"] = attack.params.epochs if attack.learned else 1
     trainer = runs.make_trainer(trainer_cfg, run_dir, loggers, checkpoints=attack.learned)
-    if attack.learned:
-        loader = DataLoader(TensorDataset(attacker.images), batch_size=attack.params.batch_size, shuffle=True,
-                            drop_last=len(attacker) > attack.params.batch_size,
-                            generator=torch.Generator().manual_seed(cfg.seed))
-        trainer.fit(task, train_dataloaders=loader, ckpt_path=runs.resume_from(cfg, run_dir))
     victims_loader = DataLoader(TensorDataset(victims.images, torch.arange(len(victims))),
                                 batch_size=cfg.victims.batch_size, shuffle=False)
-    if attack.observes:  # the attacker studies every ciphertext before reconstructing any
-        for plain, index in victims_loader:
-            attack.observe(cipher.encrypt(plain, ids=victim_ids(index) if cipher.needs_ids else None))
-    trainer.test(task, dataloaders=victims_loader, verbose=False)
+    with runs.stops_cleanly(run_dir, {**description, **runs.run_fields(cfg), "config_digest": digest}):
+        if attack.learned:
+            loader = DataLoader(TensorDataset(attacker.images), batch_size=attack.params.batch_size, shuffle=True,
+                                drop_last=len(attacker) > attack.params.batch_size,
+                                generator=torch.Generator().manual_seed(cfg.seed))
+            trainer.fit(task, train_dataloaders=loader, ckpt_path=resume)
+        if attack.observes:  # the attacker studies every ciphertext before reconstructing any
+            for plain, index in victims_loader:
+                attack.observe(cipher.encrypt(plain, ids=victim_ids(index) if cipher.needs_ids else None))
+        trainer.test(task, dataloaders=victims_loader, verbose=False)
 
     results = task.results
     if holdout is not None:

@@ -7,7 +7,9 @@ saves `checkpoints/last.ckpt` at the next batch boundary (all processes together
 stateful train loader records its place in the epoch), then hands the signal to the handler that
 was there before: submitit's requeues the job, and the requeued job resumes from that checkpoint
 (the run directory and command are the same). Without a previous handler (a run started by hand,
-`kill -USR2 <pid>`), the run stops after saving; the same command resumes it.
+`kill -USR2 <pid>`), the run stops after saving; the same command resumes it. SIGTERM (`kill`,
+`scancel` without a signal) saves too, through Lightning's own SIGTERM handling (`on_exception`);
+either way `runs.stops_cleanly` records the run as interrupted and exits non-zero.
 """
 
 from __future__ import annotations
@@ -17,6 +19,14 @@ import threading
 from pathlib import Path
 
 import lightning as L
+
+
+class Interrupted(SystemExit):
+    """A run stopped by a signal after saving its checkpoint (`runs.stops_cleanly` records it)."""
+
+    def __init__(self, signum: int, checkpoint: Path):
+        self.signal_name = signal.Signals(signum).name
+        super().__init__(f"stopped by {self.signal_name} after saving {checkpoint}; run the same command to resume")
 
 
 class SaveOnSignal(L.Callback):
@@ -58,5 +68,14 @@ class SaveOnSignal(L.Callback):
         if callable(previous):
             previous(signum, frame)  # submitit: requeue this job and exit (on the first process)
         else:
-            raise SystemExit(f"stopped by {signal.Signals(signum).name} after saving {self.checkpoint}; "
-                             f"run the same command to resume")
+            raise Interrupted(signum, self.checkpoint)
+
+    def on_exception(self, trainer, pl_module, exception) -> None:
+        """Lightning stops fit on SIGTERM (on every process together, at a batch boundary) by
+        raising SIGTERMException: save first, so that the same command resumes."""
+        from lightning.pytorch.utilities.exceptions import SIGTERMException
+
+        if isinstance(exception, SIGTERMException) and trainer.state.fn == "fit":
+            trainer.save_checkpoint(str(self.checkpoint))
+            print(f"received SIGTERM: saved {self.checkpoint} at epoch {trainer.current_epoch}, step "
+                  f"{trainer.global_step}", flush=True)

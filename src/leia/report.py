@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import InputError
+from .reporting import STATUSES
 
 METRICS = "metrics.json"
 ATTACK_METRIC, TRAIN_METRIC = "ssim", "acc1"
@@ -54,11 +55,11 @@ class Cell:
         return statistics.stdev(self.values) if len(self.values) > 1 else (0.0 if self.values else None)
 
     def text(self, digits: int, scale: float = 1.0) -> str:
-        failed = self.statuses.count("failed")
+        failed, stopped = self.statuses.count("failed"), self.statuses.count("interrupted")
         if not self.values:
-            return "failed" if failed else "n/a"
+            return "failed" if failed else "interrupted" if stopped else "n/a"
         out = f"{scale * self.mean:.{digits}f} ± {scale * self.std:.{digits}f} ({self.n})"
-        return out + (f", {failed} failed" if failed else "")
+        return out + (f", {failed} failed" if failed else "") + (f", {stopped} interrupted" if stopped else "")
 
 
 def load_runs(dirs: list[Path]) -> list[dict]:
@@ -232,9 +233,10 @@ def build(dirs: list[Path], out: Path, attack_metric: str = ATTACK_METRIC, train
     written = {"runs_csv": out / "runs.csv"}
     write_runs_csv(written["runs_csv"], runs)
     md = [f"# Sweep report\n\nFrom {', '.join(f'`{d}`' for d in dirs)}: {len(runs)} jobs "
-          f"({', '.join(f'{n} {s}' for s in ('complete', 'not_applicable', 'failed') if (n := sum(r['status'] == s for r in runs)))}). "
+          f"({', '.join(f'{n} {s}' for s in STATUSES if (n := sum(r['status'] == s for r in runs)))}). "
           "Each cell: mean ± std over the keys and seeds that ran (n); n/a: the attack does not apply to the scheme; "
-          "failed: every run of the cell failed (errors below).\n"]
+          "failed: every run of the cell failed (errors below); interrupted: stopped by a signal, the same "
+          "command resumes it.\n"]
     if setting:  # e.g. the training budget, which the numbers depend on
         md += [f"Setting: {setting}\n"]
     if attacks:

@@ -15,6 +15,8 @@ from .ciphers.secrets import ENV_VAR
 # Config keys whose values are secrets. Key *sources* (seed, secret_file path, key_file path) are not.
 SECRET_KEYS = {"secret", "password", "token", "api_key", "wandb_api_key"}
 REDACTED = "<redacted>"
+# The `status` of a run's metrics.json (see leia.sweeps and leia.runs).
+STATUSES = ("complete", "not_applicable", "failed", "interrupted")
 
 
 def redact(value: Any, secrets: tuple[str, ...] = ()) -> Any:

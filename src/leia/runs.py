@@ -1,11 +1,18 @@
 """The life of a run, one copy for training runs and attack runs.
 
 A run lives in its directory (named after `name`, or a sweep's job directory):
-- identity: `describe` (names, scheme parameters, key fingerprint; never key material) and
-  `config_digest` (what the run computes, not where it writes or how many processes compute it);
-- start: `finished_run` returns a finished run of the same configuration there (nothing to do,
-  unless force=true), and refuses one of another configuration; `resume_from` names the
-  checkpoint an interrupted run continues from;
+- identity: its configuration plus its key fingerprint. `describe` (names, scheme parameters, key
+  fingerprint; never key material), `config_digest` (what the run computes, not where it writes or
+  how many processes compute it) and run.json (written by `begin` before any work);
+- `claimed`: one run at a time in a directory (an flock, released when the process ends or dies);
+- start: `finished_run` returns a finished run of the same configuration and key there (nothing to
+  do, unless force=true) and refuses one of another configuration or key, naming what changed;
+  `begin` refuses to resume a checkpoint of another configuration or key the same way. Only the
+  `RESUMABLE` settings may change on resume (more epochs extend a run). Directories written before
+  run identities held the key (no run.json, or metrics.json without `identity_version`) are
+  refused, never reused under a key nobody checked;
+- `stops_cleanly`: SIGTERM (and USR2 without a scheduler) save, record the run as interrupted and
+  exit non-zero;
 - loggers (`build_loggers`: CSV, and W&B offline unless credentials are set; `close_loggers`),
   and one trainer builder (`make_trainer`: checkpoints, the save-on-signal handler);
 - end: `finish` writes metrics.json (atomically) and prints the run's one summary line.
@@ -15,44 +22,67 @@ a multirun records when it cannot finish.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
+import signal
+import socket
 import sys
+import zipfile
+from contextlib import contextmanager
 from dataclasses import fields
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import lightning as L
+from lightning.pytorch.plugins import TorchCheckpointIO
 from omegaconf import DictConfig, OmegaConf
 
 from . import ciphers
 from .errors import InputError
-from .preemption import SaveOnSignal
+from .preemption import Interrupted, SaveOnSignal
 from .reporting import redact, write_metrics
 
 METRICS = "metrics.json"
 FAILED = "failed.json"  # a failure beside a finished run it must not replace
+INTERRUPTED = "interrupted.json"  # likewise, for an interrupted extension of a finished run
+RECORD = "run.json"  # the run's identity, written before any work
+LOCK = ".lock"
 CHECKPOINT = Path("checkpoints") / "last.ckpt"
+IDENTITY_VERSION = 2  # 2: the key fingerprint is part of a run's identity (one fingerprint per key)
 # Trainer settings that say how many processes compute a run, not what they compute.
 PLACEMENT = ("devices", "num_nodes", "strategy", "enable_progress_bar", "log_every_n_steps")
+# Settings that may change when a run resumes without changing what it is: more epochs extend it.
+RESUMABLE = ("trainer.max_epochs", "checkpoint.every_n_steps")
 
 
 # ---------------------------------------------------------------- configuration
+def values(node) -> Any:
+    """A config node as plain containers; a required setting left at `???` is an error that names
+    it (instead of reaching a loader as the path "???")."""
+    from omegaconf.errors import MissingMandatoryValue
+
+    try:
+        return OmegaConf.to_container(node, resolve=True, throw_on_missing=True)
+    except MissingMandatoryValue as e:
+        name = e.full_key or "a setting"
+        raise InputError(f"{name} is required but not set: give {name}=<value> on the command line") from None
+
+
 def settings(cls, node, group: str):
     """A config group's values as the dataclass `cls`; an unknown setting is an error naming the
     expected ones (a typo must not be silently ignored)."""
-    values = OmegaConf.to_container(node, resolve=True) if isinstance(node, DictConfig) else dict(node)
+    given = values(node) if isinstance(node, DictConfig) else dict(node)
     names = {f.name for f in fields(cls)}
-    unknown = sorted(set(values) - names)
+    unknown = sorted(set(given) - names)
     if unknown:
         raise InputError(f"unknown {group} setting(s) {', '.join(unknown)}; expected: {', '.join(sorted(names))}")
-    return cls(**values)
+    return cls(**given)
 
 
 def build_cipher(cfg: DictConfig) -> ciphers.Cipher:
-    return ciphers.from_config(OmegaConf.to_container(cfg.scheme, resolve=True),
-                               OmegaConf.to_container(cfg.key, resolve=True))
+    return ciphers.from_config(values(cfg.scheme), values(cfg.key))
 
 
 def in_sweep() -> bool:
@@ -65,16 +95,17 @@ def in_sweep() -> bool:
 
 # ---------------------------------------------------------------- identity
 def describe(cfg: DictConfig, task: str, choices: dict | None = None, cipher: ciphers.Cipher | None = None,
-             attack=None) -> dict[str, Any]:
+             image_size: tuple[int, int] | None = None, attack=None) -> dict[str, Any]:
     """What identifies a run in logs, checkpoints and metrics.json: names and, once the cipher is
-    built, its parameters and key fingerprint (never the key). Without a cipher (a job that failed
-    before building one) it is read from the config alone."""
+    built, its parameters and the fingerprint of its key for the run's image size (never the key).
+    Without a cipher (a job that failed before building one) it is read from the config alone."""
     choices = choices or {}
     scheme = cipher.name if cipher is not None else cfg.scheme.name
     record: dict[str, Any] = {"name": cfg.name, "task": task, "scheme": scheme,
                               "scheme_config": choices.get("scheme", scheme)}
     if cipher is not None:
-        record.update(scheme_params=cipher.config(), key_fingerprint=cipher.fingerprint)
+        record.update(scheme_params=cipher.config(), key_fingerprint=cipher.fingerprint_for(image_size),
+                      image_size=None if image_size is None else list(image_size))
     if task == "attack":
         record["attack"] = attack.name if attack is not None else cfg.attack.name
         if attack is not None:
@@ -92,49 +123,179 @@ def run_fields(cfg: DictConfig) -> dict:
             "sweep": str(cfg.sweep) if in_sweep() and cfg.get("sweep") else None}
 
 
-def config_digest(cfg: DictConfig) -> str:
-    """Identifies what a run computes (not where it writes or logs), so that a finished run is only
-    reused for the same configuration."""
+def computed(cfg: DictConfig) -> dict:
+    """The part of the config that says what a run computes (not where it writes or logs, nor how
+    many processes compute it), secrets redacted."""
     node = OmegaConf.to_container(cfg, resolve=True)
     for k in ("force", "paths", "logger", "name", "sweep"):
         node.pop(k, None)
     for k in PLACEMENT:
         node.get("trainer", {}).pop(k, None)
-    return hashlib.sha256(json.dumps(redact(node), sort_keys=True, default=str).encode()).hexdigest()[:16]
+    return redact(node)
+
+
+def _digest(node: dict) -> str:
+    return hashlib.sha256(json.dumps(node, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def config_digest(cfg: DictConfig) -> str:
+    """Identifies what a run computes, so that a finished run is only reused for the same
+    configuration (and, checked separately, the same key: `key_fingerprint`)."""
+    return _digest(computed(cfg))
+
+
+def flat(node: Any, prefix: str = "") -> dict[str, Any]:
+    """{"a": {"b": 1}} -> {"a.b": 1}."""
+    if isinstance(node, dict) and node:
+        return {k: v for key, value in node.items() for k, v in flat(value, f"{prefix}{key}.").items()}
+    return {prefix.rstrip("."): node}
+
+
+def changes(old: dict, new: dict, ignore: tuple[str, ...] = ()) -> list[str]:
+    """The settings that differ between two `computed` configs, as "name: old -> new"."""
+    a, b = flat(old), flat(new)
+    return [f"{k}: {a.get(k, '(unset)')} -> {b.get(k, '(unset)')}" for k in sorted(set(a) | set(b))
+            if k not in ignore and a.get(k) != b.get(k)]
 
 
 # ---------------------------------------------------------------- start
-def completed(metrics_path: Path, digest: str | None = None) -> dict | None:
-    """The metrics of a finished run at this path, if any; a finished run of another configuration
-    (another config digest) is an error, not a result to reuse."""
-    if metrics_path.is_file():
-        done = json.loads(metrics_path.read_text())
-        if done.get("complete"):
-            if digest is not None and done.get("config_digest") not in (None, digest):
-                raise InputError(f"{metrics_path.parent} holds a finished run of a different configuration; give "
-                                 f"this run another name (name=...) or re-run it with force=true")
-            return done
-    return None
+def read_json(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError) as e:
+        raise InputError(f"{path} is not readable JSON ({type(e).__name__}: {e}); move it away, or re-run with "
+                         f"force=true") from None
 
 
-def finished_run(cfg: DictConfig, run_dir: Path, digest: str, summary: Callable, redo: str) -> dict | None:
-    """Create the run directory and, unless force=true, return the finished run of this
-    configuration there (printing its summary), if any."""
-    run_dir.mkdir(parents=True, exist_ok=True)
-    if cfg.get("force", False) or not (done := completed(run_dir / METRICS, digest)):
+def _choices(run_dir: Path) -> str:
+    return f"re-run with force=true to start {run_dir} again, or give this run another name (name=...)"
+
+
+def _refuse_changes(run_dir: Path, what: str, old: dict | None, new: dict, ignore: tuple[str, ...] = ()) -> None:
+    if old is None:  # written before run.json existed
+        raise InputError(f"{run_dir} holds {what} of a configuration this leia did not record (an older run "
+                         f"directory, or another configuration): {_choices(run_dir)}")
+    diff = changes(old, new, ignore)
+    raise InputError(f"{run_dir} holds {what} of a different configuration ({'; '.join(diff) or 'settings differ'}): "
+                     f"{_choices(run_dir)}")
+
+
+def _refuse_key(run_dir: Path, what: str, old: str | None, new: str) -> None:
+    raise InputError(f"{run_dir} holds {what} made with another key (key fingerprint {old}; this run's key has "
+                     f"{new}): {_choices(run_dir)}")
+
+
+def finished_run(cfg: DictConfig, run_dir: Path, cipher: ciphers.Cipher, summary: Callable,
+                 redo: str) -> dict | None:
+    """Unless force=true, the finished run of this configuration and key in the run directory
+    (printing its summary), if any. A finished run of another configuration or key is refused with
+    what changed; one that differs only in `RESUMABLE` settings (more epochs) is continued."""
+    metrics = run_dir / METRICS
+    if cfg.get("force", False) or not metrics.is_file() or not (done := read_json(metrics)).get("complete"):
         return None
-    print(f"{run_dir / METRICS} is complete; nothing to do (force=true {redo})")
+    record = read_json(run_dir / RECORD) if (run_dir / RECORD).is_file() else {}
+    if done.get("config_digest") != config_digest(cfg):
+        if record.get("identity") == identity_digest(cfg):
+            return None  # e.g. trainer.max_epochs raised: the run continues from its checkpoint
+        _refuse_changes(run_dir, "a finished run", record.get("config"), computed(cfg))
+    if done.get("status") == "complete":  # not_applicable cells hold no key, and need none
+        if done.get("identity_version") != IDENTITY_VERSION:
+            raise InputError(f"{run_dir} holds a finished run written before a run's identity included its key "
+                             f"(an older leia), so nothing tells which key made it: {_choices(run_dir)}")
+        now = cipher.fingerprint_for(tuple(done["image_size"]))
+        if now != done["key_fingerprint"]:
+            _refuse_key(run_dir, "a finished run", done["key_fingerprint"], now)
+    print(f"{metrics} is complete; nothing to do (force=true {redo})")
     print(summary(done, run_dir))
     return done
 
 
-def resume_from(cfg: DictConfig, run_dir: Path) -> str | None:
-    """The checkpoint an interrupted run of this directory continues from (none with force=true)."""
+def identity_digest(cfg: DictConfig) -> str:
+    """The digest of what may not change when a run resumes (everything but `RESUMABLE`)."""
+    node = flat(computed(cfg))
+    return _digest({k: v for k, v in node.items() if k not in RESUMABLE})
+
+
+def begin(cfg: DictConfig, run_dir: Path, cipher: ciphers.Cipher, image_size: tuple[int, int]) -> str | None:
+    """Once the key and image size are known, before any work: refuse to resume a checkpoint of
+    another configuration or key, record this run's identity (run.json: the computed config, its
+    digests and the key fingerprint; never key material), and return the checkpoint to resume from
+    (none with force=true)."""
     last = run_dir / CHECKPOINT
-    if last.is_file() and not cfg.get("force", False):
+    fingerprint = cipher.fingerprint_for(image_size)
+    resume = last.is_file() and not cfg.get("force", False)
+    if resume:
+        if not zipfile.is_zipfile(last):  # torch checkpoints are zip archives
+            raise InputError(f"{last} is empty, truncated or not a checkpoint, so the run cannot resume from it: "
+                             f"{_choices(run_dir)}")
+        record = read_json(run_dir / RECORD) if (run_dir / RECORD).is_file() else None
+        if record is None or record.get("identity") != identity_digest(cfg):
+            _refuse_changes(run_dir, f"a checkpoint ({last})", record and record.get("config"), computed(cfg),
+                            ignore=RESUMABLE)
+        if record.get("key_fingerprint") != fingerprint:
+            _refuse_key(run_dir, f"a checkpoint ({last})", record.get("key_fingerprint"), fingerprint)
+    if is_rank_zero():
+        write_metrics(run_dir / RECORD, {"identity_version": IDENTITY_VERSION, "identity": identity_digest(cfg),
+                                         "config_digest": config_digest(cfg), "key_fingerprint": fingerprint,
+                                         "image_size": list(image_size), "config": computed(cfg)})
+    if resume:
         print(f"resuming from {last}")
-        return str(last)
-    return None
+    return str(last) if resume else None
+
+
+def is_rank_zero() -> bool:
+    """Whether this process is the first of its run (DDP and SLURM tasks start one process each)."""
+    for var in ("RANK", "SLURM_PROCID", "LOCAL_RANK"):
+        if os.environ.get(var) not in (None, ""):
+            return int(os.environ[var]) == 0
+    return True
+
+
+@contextmanager
+def claimed(run_dir: Path) -> Iterator[None]:
+    """Hold the run directory for this run: a second run into it at the same time is refused.
+    An flock, held by the first process only and released when it ends or dies (never stale)."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    if not is_rank_zero():
+        yield
+        return
+    with open(run_dir / LOCK, "a+") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            f.seek(0)
+            holder = f.read().strip() or "another process"
+            raise InputError(f"{run_dir} is in use by another run ({holder}); wait for it to end, or give this run "
+                             f"another name (name=...)") from None
+        f.seek(0)
+        f.truncate()
+        f.write(f"pid {os.getpid()} on {socket.gethostname()}")
+        f.flush()
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+@contextmanager
+def stops_cleanly(run_dir: Path, record: dict) -> Iterator[None]:
+    """Around fit and test: Lightning ends them on SIGTERM with a SystemExit whose status is 0, and
+    SaveOnSignal stops a run after saving on USR2 (no scheduler to requeue it). Both leave
+    checkpoints/last.ckpt; record the run as interrupted and exit non-zero, so that a sweep or a
+    script sees it. The same command resumes it."""
+    from lightning.pytorch.utilities.exceptions import SIGTERMException
+
+    try:
+        yield
+    except (SIGTERMException, Interrupted) as e:
+        name = "SIGTERM" if isinstance(e, SIGTERMException) else e.signal_name
+        if is_rank_zero():
+            finished = (run_dir / METRICS).is_file() and read_json(run_dir / METRICS).get("complete")
+            target = run_dir / (INTERRUPTED if finished else METRICS)  # never over a finished run
+            write_metrics(target, {**record, "status": "interrupted", "complete": False,
+                                   "reason": f"stopped by {name}; the same command resumes it"})
+            print(status_line({**record, "status": "interrupted", "reason": f"stopped by {name}"}, run_dir), flush=True)
+        raise SystemExit(128 + signal.SIGTERM if name == "SIGTERM" else 1) from None
 
 
 # ---------------------------------------------------------------- loggers and trainer
@@ -201,6 +362,20 @@ def finish_wandb(failed: bool = False) -> None:
         wandb.finish(exit_code=1 if failed else 0)
 
 
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """Checkpoints go to a temporary file that is then renamed: a full disk or a kill mid-write
+    leaves the previous checkpoint, never a truncated one that blocks the next run."""
+
+    def save_checkpoint(self, checkpoint, path, storage_options=None) -> None:
+        path = Path(path)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        try:
+            super().save_checkpoint(checkpoint, tmp, storage_options)
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
+
+
 def make_trainer(trainer_cfg: dict, run_dir: Path, loggers: list, checkpoints: bool, callbacks: tuple = (),
                  every_n_steps: int | None = None, **options) -> L.Trainer:
     """The trainer of every run. With checkpoints: last.ckpt at every epoch end (and every
@@ -214,14 +389,16 @@ def make_trainer(trainer_cfg: dict, run_dir: Path, loggers: list, checkpoints: b
                                          save_last=True, save_top_k=0, every_n_train_steps=every_n_steps,
                                          auto_insert_metric_name=False))
     return L.Trainer(default_root_dir=str(run_dir), logger=loggers, callbacks=callbacks,
-                     enable_checkpointing=checkpoints, **options, **trainer_cfg)
+                     enable_checkpointing=checkpoints, plugins=[AtomicCheckpointIO()], **options, **trainer_cfg)
 
 
 # ---------------------------------------------------------------- end
 def finish(trainer: L.Trainer, run_dir: Path, metrics: dict, summary: Callable) -> dict:
     """Write metrics.json (from the main process only) and print the summary line."""
+    metrics = {**metrics, "identity_version": IDENTITY_VERSION}
     if trainer.is_global_zero:
         write_metrics(run_dir / METRICS, metrics)
+        (run_dir / INTERRUPTED).unlink(missing_ok=True)
         print(summary(metrics, run_dir))
     return metrics
 

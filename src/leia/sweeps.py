@@ -1,14 +1,17 @@
 """Jobs of a Hydra multirun (a sweep, `python attack.py -m ...`): what each job leaves behind, so
 that a grid survives its odd cells and its interruptions.
 
-- Every job writes metrics.json with a `status`: `complete`, `not_applicable` (an attack that does
+- Every job writes metrics.json with a `status`: `complete`, `interrupted` (SIGTERM or USR2; the
+  same command resumes it: `runs.stops_cleanly`), `not_applicable` (an attack that does
   not apply to the job's scheme: recorded with the reason, and the job succeeds) or `failed` (the
   error and the last lines of its traceback; the job's W&B run is finished as failed and the error
   re-raised, so Hydra still runs the other jobs and exits non-zero at the end).
 - A sweep's directory is named after `sweep` (the launch time unless a sweep config or the command
   names it): re-running a named sweep lands in the same job directories, and jobs whose
   metrics.json is complete are skipped (failed ones run again).
-- Outside a sweep, errors are raised as they are: a single run that does not apply is a user error.
+- Outside a sweep, a refusal (any leia error: a bad setting, a run of another configuration or key,
+  an attack that does not apply) ends the run with its message as the first line and exit status
+  1; other errors are raised as they are.
 """
 
 from __future__ import annotations
@@ -20,11 +23,9 @@ from typing import Callable
 
 from omegaconf import DictConfig
 
-from .errors import NotApplicable
+from .errors import LeiaError, NotApplicable
 from .reporting import redact, write_metrics
 from .runs import FAILED, METRICS, config_digest, describe, finish_wandb, in_sweep, run_fields
-
-STATUSES = ("complete", "not_applicable", "failed")
 
 
 def identity(cfg: DictConfig, choices: dict, task: str) -> dict:
@@ -36,7 +37,10 @@ def identity(cfg: DictConfig, choices: dict, task: str) -> dict:
 def run_job(run: Callable, cfg: DictConfig, run_dir: str | Path, choices: dict, task: str) -> dict:
     """Run one job (`training.run` or `attacking.run`); inside a sweep, record what stops it."""
     if not in_sweep():
-        return run(cfg, run_dir, choices=choices)
+        try:
+            return run(cfg, run_dir, choices=choices)
+        except LeiaError as e:  # a refusal: leia's message, first line, no traceback; exit status 1
+            raise SystemExit(f"{cfg.name}: error: {e}") from None
     run_dir = Path(run_dir)
     try:
         return run(cfg, run_dir, choices=choices)

@@ -33,7 +33,7 @@ from .runs import METRICS, build_cipher, settings
 
 
 def build_data(cfg: DictConfig, cipher: ciphers.Cipher) -> EncryptedDataModule:
-    data = OmegaConf.to_container(cfg.data, resolve=True)
+    data = runs.values(cfg.data)
     data.setdefault("seed", cfg.seed)
     return EncryptedDataModule(settings(DataConfig, data, "data"), cipher)
 
@@ -74,7 +74,7 @@ def build_model(cfg: DictConfig, dm: EncryptedDataModule, cipher: ciphers.Cipher
         settings(OptimConfig, cfg.optimizer, "optimizer"),
         settings(ScheduleConfig, cfg.scheduler, "scheduler"),
         max_epochs=cfg.trainer.max_epochs,
-        description=description or runs.describe(cfg, "train", cipher=cipher),
+        description=description or runs.describe(cfg, "train", cipher=cipher, image_size=dm.image_size),
     )
 
 
@@ -131,21 +131,27 @@ def run(cfg: DictConfig, run_dir: Path, choices: dict | None = None) -> dict:
     """Train (or convert) and test one configuration; returns what metrics.json holds. `choices`
     are Hydra's config-group choices (e.g. scheme: skk_per_image), recorded in metrics.json."""
     run_dir = Path(run_dir)
+    with runs.claimed(run_dir):
+        return _run(cfg, run_dir, choices)
+
+
+def _run(cfg: DictConfig, run_dir: Path, choices: dict | None) -> dict:
     digest = runs.config_digest(cfg)
-    if done := runs.finished_run(cfg, run_dir, digest, summary, redo="trains again from scratch"):
+    cipher = build_cipher(cfg)
+    if done := runs.finished_run(cfg, run_dir, cipher, summary, redo="trains again from scratch"):
         return done
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     start = time.time()
 
     # Build and check everything before any training starts.
-    cipher = build_cipher(cfg)
     dm = build_data(cfg, cipher)
     dm.setup()
-    description = runs.describe(cfg, "train", choices, cipher)
+    description = runs.describe(cfg, "train", choices, cipher, dm.image_size)
     model = build_model(cfg, dm, cipher, description)
     converting = bool(cfg.get("convert") and cfg.convert.get("checkpoint"))
     if converting:
         model.model.backbone = convert_backbone(cfg, dm, cipher, model.model.backbone)
+    resume = runs.begin(cfg, run_dir, cipher, dm.image_size)
     print(redacted_yaml(cfg))
     print(f"cipher: {cipher!r}; input {dm.input_shape}; {len(dm.train_data)} train / {len(dm.test_data)} test images")
 
@@ -154,10 +160,11 @@ def run(cfg: DictConfig, run_dir: Path, choices: dict | None = None) -> dict:
     if trainer.is_global_zero:
         log_samples(loggers, dm, run_dir)
     best = None
-    if not converting:
-        trainer.fit(model, datamodule=dm, ckpt_path=runs.resume_from(cfg, run_dir))
-        best = _value(trainer.callback_metrics.get("val/acc1_best"))  # the papers report the best epoch
-    results = trainer.test(model, datamodule=dm, verbose=False)
+    with runs.stops_cleanly(run_dir, {**description, **runs.run_fields(cfg), "config_digest": digest}):
+        if not converting:
+            trainer.fit(model, datamodule=dm, ckpt_path=resume)
+            best = _value(trainer.callback_metrics.get("val/acc1_best"))  # the papers report the best epoch
+        results = trainer.test(model, datamodule=dm, verbose=False)
     test = {k: float(v) for r in results for k, v in r.items()}
     metrics = {
         **description,

@@ -15,6 +15,7 @@ import pytest
 import torch
 
 from leia import ciphers
+from leia.ciphers import keyfile
 from leia.ciphers.keystream import KeyStream
 from leia.errors import KeyMaterialError, KeyMismatchError, NotInvertibleError
 from tests.helpers import CONFIGS, config_id, ids_for, make, random_images
@@ -90,8 +91,27 @@ def test_different_secrets_give_different_ciphertexts(cfg):
     a, b = make(name, params, seed=1), make(name, params, seed=2)
     ids = ids_for(a, 2)
     assert not torch.equal(a.encrypt(x, ids=ids), b.encrypt(x, ids=ids))
-    assert a.fingerprint != b.fingerprint
-    assert a.fingerprint == make(name, params, seed=1).fingerprint
+    size = (32, 32)
+    assert a.fingerprint_for(size) != b.fingerprint_for(size)
+    assert a.fingerprint_for(size) == make(name, params, seed=1).fingerprint_for(size)
+
+
+@pytest.mark.parametrize("cfg", KEYED, ids=config_id)
+def test_one_key_has_one_fingerprint_however_it_was_made(cfg, tmp_path):
+    """A key from a secret and the same key loaded from its key file (or rebuilt from its
+    components) have one fingerprint; a key for another image size is another key."""
+    name, params = cfg
+    c = make(name, params, seed=3)
+    if not c.uses_secret:
+        pytest.skip("throw-away keys are never stored")
+    c.save_key(tmp_path / "k.json", image_size=(32, 32))
+    loaded = ciphers.load(tmp_path / "k.json")
+    assert loaded.fingerprint == c.fingerprint_for((32, 32)) == loaded.fingerprint_for((32, 32))
+    assert ciphers.create(name, key=c.export_key((32, 32))).fingerprint == loaded.fingerprint
+    if c.shape_dependent and not getattr(c, "per_image", False):
+        assert c.fingerprint_for((64, 64)) != c.fingerprint_for((32, 32))
+        with pytest.raises(KeyMaterialError, match="fingerprint_for"):
+            c.fingerprint  # noqa: B018 (a secret-derived key needs the image size)
 
 
 # ------------------------------------------------------------------ key sources
@@ -210,10 +230,16 @@ def test_reprs_and_errors_never_show_key_material(tmp_path):
         assert str(p.tolist())[1:20] not in str(e)
 
 
-def test_fingerprint_is_short_hex_and_not_the_secret():
+def test_fingerprint_is_short_hex_slow_and_not_the_secret():
     c = ciphers.create("etc", secret="abc")
-    assert len(c.fingerprint) == 16 and int(c.fingerprint, 16) >= 0
-    assert c.fingerprint != ciphers.create("etc", secret="abc", block_size=8).fingerprint
+    fp = c.fingerprint_for((32, 32))
+    assert len(fp) == 16 and int(fp, 16) >= 0
+    assert fp != ciphers.create("etc", secret="abc", block_size=8).fingerprint_for((32, 32))
+    # deliberately slow: scrypt of the key's canonical body, not a plain hash anyone can test keys against
+    key = c.export_key((32, 32))
+    body = hashlib.sha256(keyfile._canonical(key._body())).digest()
+    assert fp == hashlib.scrypt(body, salt=keyfile.FINGERPRINT_SALT, n=2**14, r=8, p=1, dklen=8).hex()
+    assert fp not in (hashlib.sha256(body).hexdigest()[:16], body.hex()[:16])
 
 
 # ------------------------------------------------------------------ key spaces (anchors.md §4)

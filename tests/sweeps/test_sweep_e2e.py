@@ -155,7 +155,7 @@ def test_a_failure_never_replaces_a_finished_runs_metrics(tmp_path):
     assert json.loads((tmp_path / "failed.json").read_text())["status"] == "failed"
 
 
-def test_outside_a_sweep_errors_are_raised_unrecorded(tmp_path):
+def test_outside_a_sweep_a_refusal_is_its_message_and_exit_status_1_unrecorded(tmp_path):
     from hydra import compose, initialize_config_dir
     from hydra.core.hydra_config import HydraConfig
 
@@ -170,6 +170,12 @@ def test_outside_a_sweep_errors_are_raised_unrecorded(tmp_path):
     def not_applicable(cfg, run_dir, choices):
         raise NotApplicable("attack 'x' applies to scheme y")
 
-    with pytest.raises(NotApplicable):
+    with pytest.raises(SystemExit, match=r"^\S+: error: attack 'x' applies to scheme y$"):
         sweeps.run_job(not_applicable, cfg, tmp_path, {}, task="attack")
     assert not (tmp_path / "metrics.json").exists()
+
+    def crashes(cfg, run_dir, choices):
+        raise RuntimeError("a bug, not a refusal")
+
+    with pytest.raises(RuntimeError, match="a bug"):  # other errors keep their traceback
+        sweeps.run_job(crashes, cfg, tmp_path, {}, task="attack")

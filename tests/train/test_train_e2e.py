@@ -34,7 +34,7 @@ def test_every_scheme_trains_end_to_end_through_train_py(scheme, tmp_path):
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert metrics["complete"] and metrics["scheme_config"] == scheme and 0 <= metrics["test"]["acc1"] <= 1
     assert metrics["key_fingerprint"] == ciphers.from_config(
-        compose_train([f"scheme={scheme}"], tmp_path).scheme, {"seed": 0}).fingerprint
+        compose_train([f"scheme={scheme}"], tmp_path).scheme, {"seed": 0}).fingerprint_for(tuple(metrics["image_size"]))
     assert (run_dir / "samples.png").is_file() and "test top-1" in done.stdout
 
 
@@ -198,7 +198,8 @@ def test_converted_plain_vit_matches_the_plain_models_accuracy_on_encrypted_imag
 
 
 def test_a_secret_on_the_command_line_is_refused_before_hydra_writes_it(tmp_path):
-    for override in ("+key.secret=hunter2", "+logger.api_key=hunter2"):
+    for override in ("+key.secret=hunter2", "+logger.api_key=hunter2", "+key={secret:hunter2}",
+                     "+key.secret_hex=hunter2", "+key.passphrase=hunter2"):
         done = train_cli([override, "logger=csv"], tmp_path)
         assert done.returncode != 0 and "refusing the command-line override" in done.stderr
     done = train_cli(["+key.note=hunter2"], tmp_path, env={"LEIA_SECRET": "hunter2"})

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import abc
 import dataclasses
-import json
 import math
 from typing import Any, ClassVar, Mapping
 
@@ -95,6 +94,7 @@ class Cipher(abc.ABC):
                 seed=seed, secret=secret, secret_file=secret_file, required_by=f"scheme {self.name!r}"
             )
         self._components_cache: dict[Any, Mapping[str, np.ndarray]] = {}
+        self._fingerprints: dict[Any, str] = {}
         self._maps: dict[Any, tuple[ByteMap | NibbleMap, ByteMap | NibbleMap | None]] = {}
 
     # ------------------------------------------------------------------ parameters
@@ -140,13 +140,17 @@ class Cipher(abc.ABC):
     def config(self) -> dict[str, Any]:
         return dataclasses.asdict(self.params)
 
-    def describe(self) -> dict[str, Any]:
+    def describe(self, image_size: tuple[int, int] | None = None) -> dict[str, Any]:
         """What may be logged about this cipher: never key material."""
-        return {"scheme": self.name, "params": self.config(), "fingerprint": self.fingerprint}
+        return {"scheme": self.name, "params": self.config(), "fingerprint": self.fingerprint_for(image_size)}
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.config().items())
-        return f"{type(self).__name__}({args}{', ' if args else ''}key={self.fingerprint})"
+        try:
+            key = self.fingerprint
+        except KeyMaterialError:
+            key = "derived per image size"
+        return f"{type(self).__name__}({args}{', ' if args else ''}key={key})"
 
     def __getstate__(self):
         state = self.__dict__.copy()
@@ -154,17 +158,30 @@ class Cipher(abc.ABC):
         return state
 
     # ------------------------------------------------------------------ keys
-    @property
-    def fingerprint(self) -> str:
-        """16 hex digits that identify the key (not the secret) without revealing it."""
+    def fingerprint_for(self, image_size: tuple[int, int] | None = None) -> str:
+        """The key's fingerprint (`Key.fingerprint`): that of the key file this cipher would write
+        for images of `image_size`, so one key has one fingerprint whether it came from a seed, a
+        secret or a key file. Keys that depend on the image size need it, unless the cipher holds a
+        key file (whose size it is)."""
         if not self.keyed:
             return "none"
-        if self._key is not None:
-            return self._key.fingerprint
-        if self._secret is None:
+        if self._key is None and self._secret is None:
             return "throwaway"
-        params = json.dumps(self.config(), sort_keys=True)
-        return KeyDeriver(self._secret.value).digest("fingerprint", self.name, params).hex()[:16]
+        size = tuple(image_size) if image_size is not None and self.shape_dependent else None
+        if size not in self._fingerprints:
+            try:
+                self._fingerprints[size] = self.export_key(size).fingerprint
+            except KeyMaterialError as e:
+                if size is None and self.shape_dependent:
+                    raise KeyMaterialError(f"a secret-derived {self.name} key depends on the image size, and so does "
+                                           f"its fingerprint: use fingerprint_for((H, W))") from None
+                raise e
+        return self._fingerprints[size]
+
+    @property
+    def fingerprint(self) -> str:
+        """`fingerprint_for()` without an image size (key files, size-independent keys)."""
+        return self.fingerprint_for(None)
 
     def _secret_from_key(self, key: Key) -> Secret | None:
         return None

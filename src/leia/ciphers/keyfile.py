@@ -2,8 +2,8 @@
 
 Files are JSON (never pickle), written owner-readable only and never overwritten. The checksum is
 SHA-256 over the canonical JSON of everything else; a file whose checksum does not match is refused.
-The fingerprint (first 16 hex digits of a hash of the key) identifies a key in logs instead of the
-key itself.
+The fingerprint (16 hex digits of a deliberately slow hash of the key: scrypt, see `Key.fingerprint`)
+identifies a key in logs, manifests and run identities instead of the key itself.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import hashlib
 import json
 import os
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -43,6 +44,9 @@ def _decode_array(d: Mapping) -> np.ndarray:
         raise KeyMaterialError(f"malformed array in key file ({type(e).__name__})") from None
 
 
+FINGERPRINT_SALT = b"leia-v2/key-fingerprint"
+
+
 def _canonical(body: Mapping) -> bytes:
     return json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
 
@@ -70,9 +74,14 @@ class Key:
     def checksum(self) -> str:
         return hashlib.sha256(_canonical(self._body())).hexdigest()
 
-    @property
+    @cached_property
     def fingerprint(self) -> str:
-        return hashlib.sha256(b"leia-v1/fingerprint/" + _canonical(self._body())).hexdigest()[:16]
+        """16 hex digits naming this key in logs, manifests and run identities: scrypt (N=2^14, r=8:
+        about 70 ms and 16 MiB per key) of the key file's canonical body, so that testing candidate
+        keys against a published fingerprint costs that much per candidate. The same key has this
+        one fingerprint however it was made (`Cipher.fingerprint_for`)."""
+        digest = hashlib.sha256(_canonical(self._body())).digest()
+        return hashlib.scrypt(digest, salt=FINGERPRINT_SALT, n=2**14, r=8, p=1, dklen=8).hex()
 
     def __repr__(self) -> str:
         size = f", image_size={self.image_size}" if self.image_size else ""

@@ -1,0 +1,126 @@
+"""A run's identity is its configuration plus its key fingerprint (`leia.runs`): a finished or
+interrupted run is reused or resumed only for the same configuration and key, old run directories
+are refused rather than reused under an unchecked key, one run at a time holds a directory, and
+SIGTERM saves, records the run as interrupted and exits non-zero."""
+
+import json
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from leia import runs
+from leia.errors import InputError
+from tests.helpers import ROOT, run_train
+
+SHORT = ["trainer.max_epochs=1", "data.train_limit=100", "trainer.enable_progress_bar=false", "logger=csv",
+         "name=identity"]
+
+
+def interrupted(run_dir):
+    """What a run killed after its last checkpoint leaves: the checkpoint, no metrics.json."""
+    (run_dir / "metrics.json").unlink()
+    assert (run_dir / "checkpoints" / "last.ckpt").is_file()
+
+
+def test_an_interrupted_run_resumes_only_its_own_configuration(tmp_path, capsys):
+    _, run_dir = run_train(SHORT, tmp_path)
+    interrupted(run_dir)
+    with pytest.raises(InputError, match=r"checkpoint .*different configuration \(optimizer.lr: 0.1 -> 0.5\)"):
+        run_train([*SHORT, "optimizer.lr=0.5"], tmp_path)
+    with pytest.raises(InputError, match=r"different configuration \(key.seed: 0 -> 1\).*force=true.*name="):
+        run_train([*SHORT, "key.seed=1"], tmp_path)
+    capsys.readouterr()
+    # more epochs (a RESUMABLE setting) continue the same run from its checkpoint
+    done, _ = run_train([*SHORT, "trainer.max_epochs=2"], tmp_path)
+    assert "resuming from" in capsys.readouterr().out and done["complete"] and done["epochs"] == 2
+    # ... and so do they for a finished run; the same command then has nothing to do
+    more, _ = run_train([*SHORT, "trainer.max_epochs=3"], tmp_path)
+    assert "resuming from" in capsys.readouterr().out and more["epochs"] == 3
+    assert run_train([*SHORT, "trainer.max_epochs=3"], tmp_path)[0] == more
+    assert "nothing to do" in capsys.readouterr().out
+
+
+def test_another_key_is_another_run(tmp_path, monkeypatch):
+    monkeypatch.setenv("LEIA_SECRET", "the first secret of this data owner")
+    first, run_dir = run_train([*SHORT, "key=env"], tmp_path)
+    assert json.loads((run_dir / "run.json").read_text())["key_fingerprint"] == first["key_fingerprint"]
+    assert run_train([*SHORT, "key=env"], tmp_path)[0] == first
+    monkeypatch.setenv("LEIA_SECRET", "another secret, another key")
+    with pytest.raises(InputError, match=f"finished run made with another key \\(key fingerprint {first['key_fingerprint']}"):
+        run_train([*SHORT, "key=env"], tmp_path)
+    interrupted(run_dir)
+    with pytest.raises(InputError, match="checkpoint .* made with another key"):
+        run_train([*SHORT, "key=env"], tmp_path)
+    forced, _ = run_train([*SHORT, "key=env", "force=true"], tmp_path)
+    assert forced["complete"] and forced["key_fingerprint"] != first["key_fingerprint"]
+    text = "".join(p.read_text(errors="ignore") for p in run_dir.rglob("*.json"))
+    assert "secret" not in text.replace('"secret_file"', "")  # fingerprints, never the secret
+
+
+def test_run_directories_from_before_the_key_was_in_the_identity_are_refused(tmp_path):
+    first, run_dir = run_train(SHORT, tmp_path)
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    del metrics["identity_version"]
+    (run_dir / "metrics.json").write_text(json.dumps(metrics))
+    with pytest.raises(InputError, match="before a run's identity included its key"):
+        run_train(SHORT, tmp_path)
+    interrupted(run_dir)
+    (run_dir / "run.json").unlink()
+    with pytest.raises(InputError, match="a configuration this leia did not record"):
+        run_train(SHORT, tmp_path)
+
+
+def test_a_second_run_into_a_busy_directory_is_refused(tmp_path):
+    run_dir = tmp_path / "identity"
+    with runs.claimed(run_dir):
+        with pytest.raises(InputError, match=r"is in use by another run \(pid \d+"):
+            run_train(SHORT, tmp_path)
+    assert run_train(SHORT, tmp_path)[0]["complete"]  # released with the first
+
+
+def test_sigterm_saves_records_the_run_as_interrupted_and_exits_non_zero(tmp_path):
+    args = [sys.executable, str(ROOT / "train.py"), "trainer.max_epochs=100", "data.train_limit=300",
+            "checkpoint.every_n_steps=2", "trainer.enable_progress_bar=false", "logger=csv", "name=term",
+            f"paths.runs={tmp_path}"]
+    proc = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.time() + 300
+    while time.time() < deadline and proc.poll() is None and not (tmp_path / "term" / "checkpoints" / "last.ckpt").exists():
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGTERM)
+    out, _ = proc.communicate(timeout=300)
+    assert proc.returncode == 128 + signal.SIGTERM, out[-2000:]
+    record = json.loads((tmp_path / "term" / "metrics.json").read_text())
+    assert record["status"] == "interrupted" and not record["complete"] and "SIGTERM" in record["reason"]
+    assert "received SIGTERM: saved" in out
+    resumed = subprocess.run([*args[:2], "trainer.max_epochs=1", *args[3:]], cwd=ROOT, capture_output=True, text=True,
+                             timeout=600)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert "resuming from" in resumed.stdout
+    assert json.loads((tmp_path / "term" / "metrics.json").read_text())["complete"]
+
+
+def test_a_truncated_checkpoint_is_named_and_checkpoints_are_written_atomically(tmp_path, monkeypatch):
+    _, run_dir = run_train(SHORT, tmp_path)
+    interrupted(run_dir)
+    last = run_dir / "checkpoints" / "last.ckpt"
+    last.write_bytes(last.read_bytes()[:100])  # what a full disk used to leave
+    with pytest.raises(InputError, match=f"{last} is empty, truncated or not a checkpoint.*force=true"):
+        run_train(SHORT, tmp_path)
+
+    import lightning.fabric.plugins.io.torch_io as torch_io
+
+    path = tmp_path / "a.ckpt"
+    runs.AtomicCheckpointIO().save_checkpoint({"step": 1}, path)
+    before = path.read_bytes()
+
+    def disk_full(checkpoint, target):
+        open(target, "wb").write(b"PK\x03\x04 half a checkpoint")
+        raise OSError("No space left on device")
+
+    monkeypatch.setattr(torch_io, "_atomic_save", disk_full)
+    with pytest.raises(OSError, match="No space"):
+        runs.AtomicCheckpointIO().save_checkpoint({"step": 2}, path)
+    assert path.read_bytes() == before and [p.name for p in tmp_path.glob(".a.ckpt*")] == []
