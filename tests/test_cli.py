@@ -51,6 +51,7 @@ def test_encrypt_then_decrypt_a_folder(tmp_path, scheme, params):
     assert manifest["scheme"] == scheme and manifest["images"] == 5
     # the shared folder holds ciphertexts exactly as the library produces them, and no key
     cipher = ciphers.load(tmp_path / "keys" / "owner.key")
+    assert manifest["fingerprint"] == cipher.fingerprint  # one key, one fingerprint: manifest and key file agree
     for rel, img in plain.items():
         x = torch.from_numpy(img).permute(2, 0, 1)
         y = cipher.encrypt(x, ids=rel if cipher.needs_ids else None)
@@ -78,11 +79,111 @@ def test_folder_tool_refuses_to_overwrite_or_leak_the_key(tmp_path, capsys):
     assert "give --key-out" in capsys.readouterr().err
     assert main(base + ["--key-out", str(tmp_path / "k.key")]) == 0
     assert main(base + ["--key-out", str(tmp_path / "k2.key")]) == 2
-    assert "not empty; refusing to overwrite" in capsys.readouterr().err
+    assert "already holds a complete encrypted folder; refusing to overwrite" in capsys.readouterr().err
     (tmp_path / "enc2").mkdir()
     base[2] = str(tmp_path / "enc2")
     assert main(base + ["--key-out", str(tmp_path / "k.key")]) == 2
     assert "refusing to overwrite a key file" in capsys.readouterr().err
+
+
+def encrypt(src, dst, key, *extra):
+    return main(["encrypt", str(src), str(dst), "--scheme", "etc", "--seed", "1", "--key-out", str(key), "--quiet",
+                 *extra])
+
+
+def decrypt(src, dst, key, *extra):
+    return main(["decrypt", str(src), str(dst), "--key-file", str(key), "--quiet", *extra])
+
+
+def test_decrypt_checks_the_key_and_the_files_against_the_manifest(tmp_path, capsys):
+    write_folder(tmp_path / "data", n=3)
+    assert encrypt(tmp_path / "data", tmp_path / "enc", tmp_path / "k.key") == 0
+    manifest = json.loads((tmp_path / "enc" / "leia-encryption.json").read_text())
+    assert manifest["complete"] and sorted(manifest["files"]) == sorted(
+        p.relative_to(tmp_path / "enc").as_posix() for p in (tmp_path / "enc").rglob("*.png"))
+    wrong = {"seed": ciphers.create("etc", seed=2), "scheme": ciphers.create("tanaka", seed=1),
+             "parameters": ciphers.create("etc", seed=1, grayscale=True)}
+    for what, other in wrong.items():
+        other.save_key(tmp_path / f"{what}.key", image_size=(16, 16))
+        assert decrypt(tmp_path / "enc", tmp_path / f"dec-{what}", tmp_path / f"{what}.key") == 2
+        err = capsys.readouterr().err
+        assert {"seed": "fingerprint", "scheme": "scheme etc", "parameters": "grayscale"}[what] in err, err
+        assert not (tmp_path / f"dec-{what}").exists() or not any((tmp_path / f"dec-{what}").iterdir())
+    # an altered file, a renamed one, and a folder without its manifest
+    enc = tmp_path / "enc"
+    first = sorted(manifest["files"])[0]
+    original = (enc / first).read_bytes()
+    Image.fromarray(np.zeros((16, 16, 3), np.uint8)).save(enc / first)
+    assert decrypt(enc, tmp_path / "d1", tmp_path / "k.key") == 2
+    assert f"{enc / first}: its checksum does not match" in capsys.readouterr().err
+    (enc / first).write_bytes(original)
+    (enc / first).rename(enc / "renamed.png")
+    assert decrypt(enc, tmp_path / "d2", tmp_path / "k.key") == 2
+    err = capsys.readouterr().err
+    assert "not listed (renamed, moved or added: renamed.png)" in err and f"missing ({first})" in err
+    (enc / "renamed.png").rename(enc / first)
+    (enc / "leia-encryption.json").unlink()
+    assert decrypt(enc, tmp_path / "d3", tmp_path / "k.key") == 2
+    assert "has no leia-encryption.json" in capsys.readouterr().err
+    assert decrypt(enc, tmp_path / "d4", tmp_path / "k.key", "--force") == 0
+
+
+def test_an_interrupted_encryption_is_marked_incomplete_and_the_same_command_resumes(tmp_path, capsys, monkeypatch):
+    from leia import folder_crypt
+
+    write_folder(tmp_path / "data", n=5)
+    monkeypatch.setattr(folder_crypt, "BATCH", 2)
+    real, calls = folder_crypt.write_png, []
+
+    def dies_on_the_third(path, x):
+        calls.append(path)
+        if len(calls) == 3:
+            raise OSError("No space left on device")
+        return real(path, x)
+
+    monkeypatch.setattr(folder_crypt, "write_png", dies_on_the_third)
+    with pytest.raises(OSError, match="No space"):
+        encrypt(tmp_path / "data", tmp_path / "enc", tmp_path / "k.key")
+    manifest = json.loads((tmp_path / "enc" / "leia-encryption.json").read_text())
+    assert not manifest["complete"] and len(manifest["files"]) == 2
+    assert not (tmp_path / "k.key").exists()  # the key file is written last
+    assert not list((tmp_path / "enc").rglob("*.tmp"))  # no truncated file
+    assert decrypt(tmp_path / "enc", tmp_path / "dec", tmp_path / "k.key") == 2  # no key yet, and incomplete
+    monkeypatch.setattr(folder_crypt, "write_png", real)
+    ciphers.create("etc", seed=1).save_key(tmp_path / "early.key", image_size=(16, 16))
+    assert decrypt(tmp_path / "enc", tmp_path / "dec", tmp_path / "early.key") == 2
+    assert "is incomplete" in capsys.readouterr().err
+    assert encrypt(tmp_path / "data", tmp_path / "enc", tmp_path / "k.key") == 0  # the same command
+    assert "(2 of them written by an interrupted run, verified)" in capsys.readouterr().out
+    assert decrypt(tmp_path / "enc", tmp_path / "dec", tmp_path / "k.key") == 0
+    # another job into that folder is refused, not mixed in
+    assert encrypt(tmp_path / "data", tmp_path / "enc", tmp_path / "k3.key") == 2
+
+
+def test_inputs_are_checked_before_anything_is_written(tmp_path, capsys):
+    from leia import folder_crypt
+
+    write_folder(tmp_path / "clash", n=2)
+    Image.open(next((tmp_path / "clash").rglob("*.png"))).save(next((tmp_path / "clash").rglob("*.png")).with_suffix(".jpg"))
+    assert encrypt(tmp_path / "clash", tmp_path / "enc1", tmp_path / "k1.key") == 2
+    assert "would be written twice" in capsys.readouterr().err
+    write_folder(tmp_path / "tiff", n=1)
+    frames = [Image.fromarray(np.full((16, 16, 3), v, np.uint8)) for v in (0, 99)]
+    frames[0].save(tmp_path / "tiff" / "stack.tif", save_all=True, append_images=frames[1:])
+    assert encrypt(tmp_path / "tiff", tmp_path / "enc2", tmp_path / "k2.key") == 2
+    assert f"{tmp_path / 'tiff' / 'stack.tif'}: holds 2 frames" in capsys.readouterr().err
+    write_folder(tmp_path / "text", n=1)
+    (tmp_path / "text" / "notes.png").write_text("not an image")
+    assert encrypt(tmp_path / "text", tmp_path / "enc3", tmp_path / "k3.key") == 2
+    assert f"{tmp_path / 'text' / 'notes.png'}: not a readable image" in capsys.readouterr().err
+    for i in (1, 2, 3):
+        assert not (tmp_path / f"k{i}.key").exists()
+        assert not (tmp_path / f"enc{i}").exists() or not any((tmp_path / f"enc{i}").iterdir())
+    write_folder(tmp_path / "data", n=1)
+    (tmp_path / "busy").mkdir()
+    with folder_crypt.locked(tmp_path / "busy"):
+        assert encrypt(tmp_path / "data", tmp_path / "busy", tmp_path / "k4.key") == 2
+    assert "being written by another leia process" in capsys.readouterr().err
 
 
 def test_folder_of_mixed_sizes_is_refused_for_size_dependent_keys(tmp_path, capsys):

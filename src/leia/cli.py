@@ -71,7 +71,9 @@ def cmd_encrypt(args) -> None:
     cipher = cipher_from_args(args)
     report = encrypt_folder(cipher, Path(args.src), Path(args.dst), Path(args.key_out) if args.key_out else None,
                             progress=not args.quiet)
-    print(f"encrypted {report.images} images with {cipher!r} into {args.dst}")
+    resumed = f" ({report.resumed} of them written by an interrupted run, verified)" if report.resumed else ""
+    print(f"encrypted {report.images} images with {cipher.name} {cipher.config()} (key fingerprint "
+          f"{report.fingerprint}) into {args.dst}{resumed}")
     if report.converted_to_rgb:
         print(f"note: {report.converted_to_rgb} grayscale/palette images were expanded to RGB (lossless)")
     if report.key_file:
@@ -82,7 +84,7 @@ def cmd_decrypt(args) -> None:
     from .folder_crypt import decrypt_folder
 
     cipher = cipher_from_args(args)
-    report = decrypt_folder(cipher, Path(args.src), Path(args.dst), progress=not args.quiet)
+    report = decrypt_folder(cipher, Path(args.src), Path(args.dst), progress=not args.quiet, force=args.force)
     print(f"decrypted {report.images} images into {args.dst}")
 
 
@@ -115,6 +117,9 @@ def build_parser() -> argparse.ArgumentParser:
         add_key_arguments(p)
         if name == "encrypt":
             p.add_argument("--key-out", help="where to write the key file (outside DST)")
+        else:
+            p.add_argument("--force", action="store_true",
+                           help="decrypt without checking the key, completeness and checksums against the manifest")
         p.add_argument("--quiet", action="store_true")
         p.set_defaults(func=func)
 

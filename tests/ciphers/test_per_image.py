@@ -21,7 +21,8 @@ def per_image(request):
 def test_same_id_same_key_and_different_ids_different_keys(per_image):
     x = random_images((1,), 16, 16)
     x4 = x.expand(4, 3, 16, 16).contiguous()
-    y = per_image.encrypt(x4, ids=["p", "q", "p", 17])
+    with pytest.warns(UserWarning, match="share ids \\(p\\)"):
+        y = per_image.encrypt(x4, ids=["p", "q", "p", 17])
     assert torch.equal(y[0], y[2])
     assert not torch.equal(y[0], y[1]) and not torch.equal(y[1], y[3])
     assert torch.equal(per_image.encrypt(x, ids=[17])[0], y[3])
@@ -60,6 +61,10 @@ def test_ids_are_required_and_must_match_the_batch(per_image):
         per_image.encrypt(x, ids=[1, 2])
     with pytest.raises(InputError, match="ids= is only for skk"):
         ciphers.create("etc", seed=0).encrypt(x, ids=[1, 2, 3])
+    # None, NaN or floats would give unrelated images one key
+    for bad in ([None, None, None], [float("nan")] * 3, [0.5, 1.5, 2.5], torch.tensor([1.0, 2.0, 3.0]), [True, 1, 2]):
+        with pytest.raises(InputError, match="ids must be str or int"):
+            per_image.encrypt(x, ids=bad)
 
 
 def test_key_cache_is_bounded(monkeypatch):

@@ -9,6 +9,7 @@ from leia import ciphers
 from leia.data.datamodule import DataConfig, EncryptedDataModule
 from leia.data.loading import Augment, EpochSampler
 from leia.data.sources import DatasetNotFound, load_split
+from leia.errors import InputError
 
 
 def image_folder(root, classes=("a", "b"), n=4, size=16, splits=("train", "test")):
@@ -115,3 +116,26 @@ def test_image_folders_refuse_lossy_modes_like_the_folder_tool(tmp_path):
     (root / "train" / "a" / "rgba.png").unlink()
     Image.new("L", (16, 16), 7).save(root / "train" / "a" / "gray.png")  # expands losslessly
     assert load_split("imagefolder", "train", root=str(root)).images.shape[0] == 9
+
+
+def test_an_image_folder_whose_splits_disagree_is_refused(tmp_path):
+    """Labels are class-folder positions and keys depend on the image size: train and test must
+    have the same class folders and one image size, and a classifier needs two classes."""
+    cipher = ciphers.create("etc", seed=0)
+
+    def setup(root):
+        EncryptedDataModule(DataConfig(name="imagefolder", root=str(root)), cipher).setup()
+
+    image_folder(tmp_path / "classes", classes=("cat", "dog"), splits=("train",))
+    image_folder(tmp_path / "classes", classes=("cat", "fox"), splits=("test",))
+    with pytest.raises(InputError, match=r"different classes \(dog, fox only in one split\)"):
+        setup(tmp_path / "classes")
+    image_folder(tmp_path / "sizes", size=16, splits=("train",))
+    image_folder(tmp_path / "sizes", size=32, splits=("test",))
+    with pytest.raises(InputError, match=r"train images are \(16, 16\) but test images are \(32, 32\)"):
+        setup(tmp_path / "sizes")
+    image_folder(tmp_path / "one", classes=("cat",))
+    with pytest.raises(InputError, match="needs at least 2 class folders"):
+        setup(tmp_path / "one")
+    image_folder(tmp_path / "fine")
+    setup(tmp_path / "fine")

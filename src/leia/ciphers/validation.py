@@ -3,8 +3,10 @@ when it holds exact 8-bit values k/255 (the reference float wrapper truncates, a
 
 from __future__ import annotations
 
+import warnings
 from typing import Callable, Sequence
 
+import numpy as np
 import torch
 
 from ..errors import ImageDtypeError, ImageFormatError, InputError
@@ -75,4 +77,13 @@ def normalise_ids(ids, batch: int, scheme: str) -> list[str]:
         ids = list(ids)
     if len(ids) != batch:
         raise InputError(f"{scheme}: got {len(ids)} ids for a batch of {batch} images; give one id per image")
-    return [str(i) for i in ids]
+    bad = [i for i in ids if isinstance(i, bool) or not isinstance(i, (str, int, np.integer))]
+    if bad:  # None, NaN or a float would give unrelated images one key
+        raise InputError(f"{scheme}: image ids must be str or int (one stable identifier per image), got "
+                         f"{type(bad[0]).__name__} {bad[0]!r}")
+    keys = [str(i) for i in ids]
+    if len(set(keys)) < len(keys):
+        repeated = sorted({k for k in keys if keys.count(k) > 1})[:3]
+        warnings.warn(f"{scheme}: images of one batch share ids ({', '.join(repeated)}), and so their per-image "
+                      f"keys", stacklevel=4)
+    return keys

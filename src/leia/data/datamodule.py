@@ -80,7 +80,20 @@ class EncryptedDataModule(L.LightningDataModule):
             self.check_compatible()
 
     def check_compatible(self) -> None:
-        h, w = self.train_data.images.shape[-2:]
+        train, test = self.train_data, self.test_data
+        where = f"data={self.cfg.name}" + (f" (data.root={self.cfg.root})" if self.cfg.root else "")
+        if train.classes != test.classes:  # labels are class folder positions: they must mean the same
+            only = sorted(set(train.classes) ^ set(test.classes))
+            raise InputError(f"{where}: the train and test splits have different classes "
+                             f"({', '.join(only[:5]) or 'in another order'}"
+                             f"{' only in one split' if only else ''}); give both splits the same class folders")
+        if len(train.classes) < 2:
+            raise InputError(f"{where}: found {len(train.classes)} class ({', '.join(train.classes)}); a classifier "
+                             f"needs at least 2 class folders")
+        if train.images.shape[-2:] != test.images.shape[-2:]:  # a key depends on the image size
+            raise InputError(f"{where}: train images are {tuple(train.images.shape[-2:])} but test images are "
+                             f"{tuple(test.images.shape[-2:])}; resize both splits to one size")
+        h, w = train.images.shape[-2:]
         self.cipher.check_size(h, w)  # a clear error before any training starts
 
     @property
