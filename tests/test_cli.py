@@ -142,8 +142,8 @@ def test_an_interrupted_encryption_is_marked_incomplete_and_the_same_command_res
         return real(path, x)
 
     monkeypatch.setattr(folder_crypt, "write_png", dies_on_the_third)
-    with pytest.raises(OSError, match="No space"):
-        encrypt(tmp_path / "data", tmp_path / "enc", tmp_path / "k.key")
+    assert encrypt(tmp_path / "data", tmp_path / "enc", tmp_path / "k.key") == 2
+    assert "No space left on device" in capsys.readouterr().err
     manifest = json.loads((tmp_path / "enc" / "leia-encryption.json").read_text())
     assert not manifest["complete"] and len(manifest["files"]) == 2
     assert not (tmp_path / "k.key").exists()  # the key file is written last
@@ -218,6 +218,13 @@ def test_keygen_schemes_and_errors(tmp_path, capsys):
     assert main(["encrypt", str(tmp_path / "nope"), str(tmp_path / "o"), "--scheme", "etc", "--seed", "0",
                  "--key-out", str(tmp_path / "k")]) == 2
     assert "does not exist" in capsys.readouterr().err
+    assert main(["schemes", "--image-size", "0", "0"]) == 2
+    assert "positive height and width" in capsys.readouterr().err
+    assert main(["keygen", "/proc/no-such-folder/s"]) == 2
+    assert "/proc/no-such-folder" in capsys.readouterr().err
+    assert main(["encrypt", str(tmp_path), str(tmp_path / "o"), "--scheme", "etc", "--seed", "0",
+                 "-p", "block_size=!!python/object:os.system"]) == 2
+    assert "parameter block_size: '!!python/object:os.system' is not a plain value" in capsys.readouterr().err
 
 
 def test_gallery_renders_every_scheme(tmp_path):

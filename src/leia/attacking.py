@@ -55,8 +55,8 @@ def images_after(test: Images, limit: int | None, count: int) -> Images:
     if limit is None or limit >= len(test):
         raise InputError(f"attack.holdout={count} needs test images beyond the victims; set victims.limit below "
                          f"the {len(test)} test images")
-    per_class = max(1, limit // len(test.classes))  # as Images.subset picks the victims
-    after = [torch.nonzero(test.labels == c).flatten()[per_class:].tolist() for c in range(len(test.classes))]
+    taken = test.per_class(limit, "victims.limit")  # as Images.subset picks the victims
+    after = [torch.nonzero(test.labels == c).flatten()[taken[c]:].tolist() for c in range(len(test.classes))]
     rounds = max(map(len, after), default=0)
     order = [rest[i] for i in range(rounds) for rest in after if i < len(rest)]  # one of every class in turn
     if len(order) < count:
@@ -72,9 +72,11 @@ def victim_images(cfg: DictConfig, known: int, holdout: int = 0) -> tuple[Images
     name, options = source_options(cfg)
     test = load_split(name, "test", **options)
     limit = cfg.victims.limit
+    if limit is not None:
+        test.per_class(limit, "victims.limit")  # at least one victim per class, exactly `limit` in all
     held = images_after(test, limit, holdout) if holdout else None
     if known:
-        pool = test.subset(None if limit is None else limit + known)
+        pool = test.subset(None if limit is None else limit + known, "victims.limit + attack.known_images")
         if len(pool) <= known:
             raise InputError(f"a KPA with {known} known images needs more than {known} test images; found {len(pool)}")
         return _take(pool, slice(0, len(pool) - known)), _take(pool, slice(len(pool) - known, None)), held
@@ -83,7 +85,7 @@ def victim_images(cfg: DictConfig, known: int, holdout: int = 0) -> tuple[Images
 
 def attacker_images(cfg: DictConfig) -> Images:
     name, options = source_options(cfg)
-    return load_split(name, "train", **options).subset(cfg.attacker.limit)
+    return load_split(name, "train", **options).subset(cfg.attacker.limit, "attacker.limit")
 
 
 def _take(images: Images, part: slice) -> Images:

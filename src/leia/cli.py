@@ -26,7 +26,12 @@ def parse_params(items: list[str]) -> dict:
         if "=" not in item:
             raise LeiaError(f"parameters are NAME=VALUE, got {item!r}")
         name, value = item.split("=", 1)
-        params[name.strip()] = yaml.safe_load(value)
+        try:
+            params[name.strip()] = yaml.safe_load(value)
+        except yaml.YAMLError as e:
+            first = str(e).splitlines()[0]
+            raise LeiaError(f"parameter {name.strip()}: {value!r} is not a plain value (a number, true/false or a "
+                            f"word; {first})") from None
     return params
 
 
@@ -50,6 +55,8 @@ def add_key_arguments(p: argparse.ArgumentParser) -> None:
 
 def cmd_schemes(args) -> None:
     h, w = args.image_size
+    if h < 1 or w < 1:
+        raise LeiaError(f"--image-size takes a positive height and width, got {h} {w}")
     print(f"{'scheme':<10} {'log2 keys @' + f'{h}x{w}':>16}  parameters (defaults)")
     for name in ciphers.names():
         cls = ciphers.get(name)
@@ -136,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         args.func(args)
-    except (LeiaError, FileExistsError, ValueError) as e:
+    except (LeiaError, OSError, ValueError) as e:  # FileExistsError, PermissionError, a missing folder
         print(f"leia {args.command}: error: {e}", file=sys.stderr)
         return 2
     return 0

@@ -71,7 +71,10 @@ def load_runs(dirs: list[Path]) -> list[dict]:
             raise InputError(f"no sweep directory at {d}; expected a directory holding jobs' metrics.json "
                              f"(e.g. runs/sweeps/<sweep>)")
         for path in sorted(d.rglob(METRICS)):
-            record = json.loads(path.read_text())
+            try:
+                record = json.loads(path.read_text())
+            except ValueError as e:
+                raise InputError(f"{path} is not readable JSON ({e}): move it away, or re-run its job") from None
             if "task" in record:
                 runs.append({**record, "dir": path.parent,
                              "status": record.get("status", "complete" if record.get("complete") else "failed")})

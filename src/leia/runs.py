@@ -32,6 +32,7 @@ import sys
 import zipfile
 from contextlib import contextmanager
 from dataclasses import fields
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -300,12 +301,30 @@ def stops_cleanly(run_dir: Path, record: dict) -> Iterator[None]:
 
 # ---------------------------------------------------------------- loggers and trainer
 def wandb_mode() -> str:
-    """offline unless credentials are configured (WANDB_API_KEY or a `wandb login`), or WANDB_MODE says."""
+    """offline unless credentials are configured (WANDB_API_KEY or a `wandb login`), or WANDB_MODE
+    says. With credentials but no route to the W&B server (3 s to connect), offline too, said in one
+    line: W&B would otherwise wait for minutes and then fail the run."""
     if os.environ.get("WANDB_MODE"):
         return os.environ["WANDB_MODE"]
     netrc = Path.home() / ".netrc"
     logged_in = netrc.is_file() and "api.wandb.ai" in netrc.read_text(errors="ignore")
-    return "online" if os.environ.get("WANDB_API_KEY") or logged_in else "offline"
+    if not (os.environ.get("WANDB_API_KEY") or logged_in):
+        return "offline"
+    return "online" if _reachable(os.environ.get("WANDB_BASE_URL") or "https://api.wandb.ai") else "offline"
+
+
+@lru_cache(maxsize=None)  # once per process and server: a sweep's jobs do not each wait
+def _reachable(base_url: str) -> bool:
+    from urllib.parse import urlparse
+
+    url = urlparse(base_url)
+    host, port = url.hostname or "api.wandb.ai", url.port or (80 if url.scheme == "http" else 443)
+    try:
+        socket.create_connection((host, port), timeout=3).close()
+        return True
+    except OSError as e:
+        print(f"W&B credentials are set but {host}:{port} is unreachable ({e}); logging offline (wandb sync later)")
+        return False
 
 
 def wandb_group(cfg: DictConfig) -> str | None:

@@ -66,3 +66,28 @@ def test_decrypt_checks_the_ciphertext_shape():
         c.decrypt(random_images((1,), 8, 8))
     with pytest.raises(ImageFormatError, match="3×"):
         c.decrypt(torch.zeros(1, 1, 8, 20, dtype=torch.uint8))
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_half_precision_images_holding_k_over_255_are_accepted_and_round_back(dtype):
+    c = ciphers.create("etc", seed=0)
+    x8 = torch.arange(256, dtype=torch.uint8).repeat(3 * 4).reshape(4, 3, 16, 16)
+    x = (x8.double() / 255).to(dtype)  # every byte value, as that dtype stores k/255
+    y = c.encrypt(x)
+    assert y.dtype == dtype and torch.equal((y.double() * 255).round().to(torch.uint8), c.encrypt(x8))
+    assert torch.equal(c.decrypt(y), x)
+    off = x.clone()
+    off[0, 0, 0, 1] = 0.5  # 127.5: no byte
+    with pytest.raises(ImageDtypeError, match="k/255"):
+        c.encrypt(off)
+
+
+def test_a_key_too_large_to_compile_names_the_size_and_the_memory(monkeypatch):
+    c = ciphers.create("etc", seed=0)
+
+    def out_of_memory(*_):
+        raise MemoryError
+
+    monkeypatch.setattr(c, "compile", out_of_memory)
+    with pytest.raises(ImageFormatError, match=r"4096x4096 images needs about 4.7 GiB .*tiles"):
+        c.maps(4096, 4096)

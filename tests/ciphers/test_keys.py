@@ -115,17 +115,46 @@ def test_one_key_has_one_fingerprint_however_it_was_made(cfg, tmp_path):
 
 
 # ------------------------------------------------------------------ key sources
+SECRET_HEX = "9f1c2e7a" * 8  # 256 bits as hex, as `leia keygen` writes
+
+
 def test_secret_sources_agree(tmp_path, monkeypatch):
     x = random_images((2,), 16, 16)
     path = tmp_path / "secret"
-    path.write_text("correct horse battery staple\n")
-    by_str = ciphers.create("etc", secret="correct horse battery staple").encrypt(x)
-    assert torch.equal(ciphers.create("etc", secret=b"correct horse battery staple").encrypt(x), by_str)
+    path.write_text(SECRET_HEX + "\n")
+    path.chmod(0o600)
+    by_str = ciphers.create("etc", secret=SECRET_HEX).encrypt(x)
+    assert torch.equal(ciphers.create("etc", secret=SECRET_HEX.encode()).encrypt(x), by_str)
     assert torch.equal(ciphers.create("etc", secret_file=str(path)).encrypt(x), by_str)
-    monkeypatch.setenv("LEIA_SECRET", "correct horse battery staple")
+    monkeypatch.setenv("LEIA_SECRET", SECRET_HEX)
     assert torch.equal(ciphers.create("etc").encrypt(x), by_str)
     # an explicit seed wins over the environment
     assert torch.equal(ciphers.create("etc", seed=4).encrypt(x), ciphers.create("etc", seed=4, block_size=4).encrypt(x))
+
+
+def test_weak_secrets_from_the_environment_or_a_file_are_refused(tmp_path, monkeypatch):
+    for weak, why in (("ab", "2 hex digits"), ("correct horse battery staple", "not hex"), ("f" * 31, "31 hex digits")):
+        monkeypatch.setenv("LEIA_SECRET", weak)
+        with pytest.raises(KeyMaterialError, match=f"too weak \\({why}\\).*leia keygen") as e:
+            ciphers.create("etc")
+        assert weak not in str(e.value)
+        (tmp_path / "s").write_text(weak)
+        (tmp_path / "s").chmod(0o600)
+        with pytest.raises(KeyMaterialError, match="too weak"):
+            ciphers.create("etc", secret_file=str(tmp_path / "s"))
+    monkeypatch.setenv("LEIA_SECRET", "F" * 32)
+    assert ciphers.create("etc").fingerprint_for((8, 8))  # 128 bits of hex is enough
+
+
+def test_key_and_secret_files_readable_by_others_are_named(tmp_path):
+    ciphers.create("tanaka", seed=1).save_key(tmp_path / "k.json")
+    secret = ciphers.write_secret_file(tmp_path / "s")
+    for path, load in ((tmp_path / "k.json", lambda p: ciphers.load(p)),
+                       (secret, lambda p: ciphers.create("tanaka", secret_file=str(p)))):
+        load(path)  # owner-only as written: quiet
+        path.chmod(0o644)
+        with pytest.warns(UserWarning, match=f"{path} is readable by other users \\(mode 644\\); restrict it"):
+            load(path)
 
 
 def test_missing_key_source_names_the_options(monkeypatch):

@@ -105,11 +105,17 @@ def test_cell_text():
     assert Cell([0.5], ["complete", "failed"]).text(2) == "0.50 ± 0.00 (1), 1 failed"
     assert Cell([], ["not_applicable"]).text(2) == "n/a"
     assert Cell([], ["failed", "not_applicable"]).text(2) == "failed"
+    assert Cell([], ["interrupted"]).text(2) == "interrupted"
+    assert Cell([0.5], ["complete", "interrupted"]).text(2) == "0.50 ± 0.00 (1), 1 interrupted"
 
 
 def test_a_missing_sweep_directory_is_a_clear_error(tmp_path):
     done = report_cli(tmp_path / "nowhere")
     assert done.returncode == 2 and "no sweep directory at" in done.stderr
+    (tmp_path / "job").mkdir()
+    (tmp_path / "job" / "metrics.json").write_text('{"task": "train", "status": ')  # a job killed mid-write
+    done = report_cli(tmp_path)
+    assert done.returncode == 2 and f"{tmp_path / 'job' / 'metrics.json'} is not readable JSON" in done.stderr
 
 
 def test_the_report_is_logged_to_wandb_offline(attack_sweep, tmp_path):

@@ -139,3 +139,14 @@ def test_an_image_folder_whose_splits_disagree_is_refused(tmp_path):
         setup(tmp_path / "one")
     image_folder(tmp_path / "fine")
     setup(tmp_path / "fine")
+
+
+def test_limits_are_class_balanced_exact_and_never_below_the_class_count():
+    test = load_split("digits", "test")
+    assert len(test.subset(10)) == 10 and len(test.subset(25)) == 25  # 3 of the first five classes, 2 of the rest
+    assert torch.bincount(test.subset(25).labels).tolist() == [3] * 5 + [2] * 5
+    for bad in (0, -1, 1, 9):
+        with pytest.raises(InputError, match=f"victims.limit={bad} is below the 10 classes"):
+            test.per_class(bad, "victims.limit")
+        with pytest.raises(InputError, match=f"data.train_limit={bad} is below"):
+            test.subset(bad, "data.train_limit")

@@ -44,11 +44,11 @@ def test_an_interrupted_run_resumes_only_its_own_configuration(tmp_path, capsys)
 
 
 def test_another_key_is_another_run(tmp_path, monkeypatch):
-    monkeypatch.setenv("LEIA_SECRET", "the first secret of this data owner")
+    monkeypatch.setenv("LEIA_SECRET", "a1" * 16)
     first, run_dir = run_train([*SHORT, "key=env"], tmp_path)
     assert json.loads((run_dir / "run.json").read_text())["key_fingerprint"] == first["key_fingerprint"]
     assert run_train([*SHORT, "key=env"], tmp_path)[0] == first
-    monkeypatch.setenv("LEIA_SECRET", "another secret, another key")
+    monkeypatch.setenv("LEIA_SECRET", "b2" * 16)
     with pytest.raises(InputError, match=f"finished run made with another key \\(key fingerprint {first['key_fingerprint']}"):
         run_train([*SHORT, "key=env"], tmp_path)
     interrupted(run_dir)
@@ -124,3 +124,16 @@ def test_a_truncated_checkpoint_is_named_and_checkpoints_are_written_atomically(
     with pytest.raises(OSError, match="No space"):
         runs.AtomicCheckpointIO().save_checkpoint({"step": 2}, path)
     assert path.read_bytes() == before and [p.name for p in tmp_path.glob(".a.ckpt*")] == []
+
+
+def test_wandb_credentials_without_a_route_log_offline_at_once(monkeypatch, capsys):
+    monkeypatch.delenv("WANDB_MODE", raising=False)
+    monkeypatch.setenv("WANDB_API_KEY", "0" * 40)
+    monkeypatch.setenv("WANDB_BASE_URL", "http://127.0.0.1:9")  # nothing listens there
+    runs._reachable.cache_clear()
+    assert runs.wandb_mode() == "offline"
+    assert "127.0.0.1:9 is unreachable" in capsys.readouterr().out
+    assert runs.wandb_mode() == "offline" and capsys.readouterr().out == ""  # asked once per process
+    monkeypatch.delenv("WANDB_API_KEY")
+    monkeypatch.setattr(runs.Path, "home", lambda: runs.Path("/nonexistent"))
+    assert runs.wandb_mode() == "offline"  # no credentials: offline without asking the network

@@ -16,7 +16,7 @@ from typing import Any, ClassVar, Mapping
 import numpy as np
 import torch
 
-from ..errors import InputError, KeyMaterialError, KeyMismatchError, NotInvertibleError, UnknownNameError
+from ..errors import ImageFormatError, InputError, KeyMaterialError, KeyMismatchError, NotInvertibleError, UnknownNameError
 from .keyfile import Key
 from .keystream import KeyDeriver
 from .kernels import ByteMap, NibbleMap
@@ -54,6 +54,9 @@ def check_bool(scheme: str, name: str, value: Any) -> None:
 def check_choice(scheme: str, name: str, value: Any, choices: tuple[str, ...]) -> None:
     if value not in choices:
         raise ValueError(f"{scheme}: {name} must be one of {', '.join(choices)}; got {value!r}")
+
+
+COMPILE_BYTES_PER_BYTE = 100  # peak memory of compiling gather maps: ~5 GB for one 4096x4096 RGB key (issue #11)
 
 
 class Cipher(abc.ABC):
@@ -267,8 +270,14 @@ class Cipher(abc.ABC):
         device = torch.device(device)
         cpu = (h, w, "cpu", None)
         if cpu not in self._maps:
-            enc = self.compile(self.components(h, w), h, w)
-            self._maps[cpu] = (enc, enc.inverse() if enc.invertible else None)
+            try:
+                enc = self.compile(self.components(h, w), h, w)
+                self._maps[cpu] = (enc, enc.inverse() if enc.invertible else None)
+            except MemoryError:
+                need = COMPILE_BYTES_PER_BYTE * 3 * h * w / 2**30
+                raise ImageFormatError(f"{self.name}: compiling a key for {h}x{w} images needs about {need:.1f} GiB "
+                                       f"(~{COMPILE_BYTES_PER_BYTE} bytes per image byte), more than this machine "
+                                       f"has; encrypt smaller images or tiles of them") from None
         key = (h, w, device.type, device.index)
         if key not in self._maps:
             enc, dec = self._maps[cpu]

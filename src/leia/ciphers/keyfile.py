@@ -12,6 +12,7 @@ import base64
 import hashlib
 import json
 import os
+import warnings
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -45,6 +46,14 @@ def _decode_array(d: Mapping) -> np.ndarray:
 
 
 FINGERPRINT_SALT = b"leia-v2/key-fingerprint"
+
+
+def warn_if_shared(path: Path, what: str) -> None:
+    """Key files and secret files are written owner-only (mode 600); say so when one is not."""
+    mode = path.stat().st_mode & 0o777
+    if mode & 0o077:
+        warnings.warn(f"{what} {path} is readable by other users (mode {mode:o}); restrict it: chmod 600 {path}",
+                      stacklevel=3)
 
 
 def _canonical(body: Mapping) -> bytes:
@@ -111,6 +120,7 @@ class Key:
         path = Path(path)
         if not path.is_file():
             raise KeyMaterialError(f"key file {str(path)!r} does not exist")
+        warn_if_shared(path, "key file")
         try:
             body = json.loads(path.read_text())
         except (UnicodeDecodeError, json.JSONDecodeError):

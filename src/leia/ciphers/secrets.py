@@ -8,8 +8,11 @@ import secrets as _pysecrets
 from pathlib import Path
 
 from ..errors import KeyMaterialError
+from .keyfile import warn_if_shared
 
 ENV_VAR = "LEIA_SECRET"
+MIN_HEX = 32  # a secret from the environment or a file: at least 128 bits, as hex
+HEX_DIGITS = frozenset(b"0123456789abcdefABCDEF")
 SECRET_BYTES = 32
 
 
@@ -47,13 +50,20 @@ class Secret:
         return cls(hashlib.sha256(b"leia-v1/seed/" + str(seed).encode()).digest(), f"seed={seed}")
 
     @classmethod
-    def from_value(cls, value: bytes | str, origin: str = "secret") -> "Secret":
+    def from_value(cls, value: bytes | str, origin: str = "secret", strict: bool = False) -> "Secret":
+        """A secret given as bytes or text. `strict` (LEIA_SECRET and secret files, which people type
+        or copy): hex of at least MIN_HEX digits (128 bits), as `leia keygen` writes. The secret is
+        the text's bytes either way, so keys made before this check are unchanged."""
         if isinstance(value, str):
             value = value.strip().encode("utf-8")
         if not isinstance(value, bytes):
             raise KeyMaterialError(f"secret must be bytes or str, got {type(value).__name__}")
         if not value:
             raise KeyMaterialError(f"the secret from {origin} is empty")
+        if strict and not (len(value) >= MIN_HEX and all(c in HEX_DIGITS for c in value.strip())):
+            what = "not hex" if any(c not in HEX_DIGITS for c in value.strip()) else f"{len(value.strip())} hex digits"
+            raise KeyMaterialError(f"the secret from {origin} is too weak ({what}): it must be at least 128 bits as "
+                                   f"hex ({MIN_HEX}+ hex digits). Make one with `leia keygen PATH`")
         return cls(value, origin)
 
     @classmethod
@@ -61,12 +71,13 @@ class Secret:
         path = Path(path)
         if not path.is_file():
             raise KeyMaterialError(f"secret file {str(path)!r} does not exist (make one with `leia keygen {path}`)")
-        return cls.from_value(path.read_bytes().strip(), origin=f"file {path.name}")
+        warn_if_shared(path, "secret file")
+        return cls.from_value(path.read_bytes().strip(), origin=f"file {path.name}", strict=True)
 
     @classmethod
     def from_env(cls) -> "Secret | None":
         value = os.environ.get(ENV_VAR)
-        return None if value is None else cls.from_value(value, origin=f"${ENV_VAR}")
+        return None if value is None else cls.from_value(value, origin=f"${ENV_VAR}", strict=True)
 
     @classmethod
     def generate(cls) -> "Secret":

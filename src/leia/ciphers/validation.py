@@ -1,5 +1,7 @@
 """Input checks shared by every cipher. Nothing is silently converted: a float image is accepted only
-when it holds exact 8-bit values k/255 (the reference float wrapper truncates, a known trap)."""
+when it holds exact 8-bit values k/255, to the precision of its dtype (float16 and bfloat16 hold
+every k/255 closely enough to round back exactly), because the reference float wrapper truncates,
+a known trap."""
 
 from __future__ import annotations
 
@@ -38,7 +40,10 @@ def to_uint8(x, *, channels: int, what: str) -> tuple[torch.Tensor, Callable[[to
     if x.is_floating_point():
         scaled = x.detach().to(torch.float64) * 255.0
         rounded = scaled.round()
-        bad = ~((scaled - rounded).abs() <= FLOAT_TOLERANCE) | (rounded < 0) | (rounded > 255)
+        # k/255 stored in x.dtype is off by at most half a unit in the last place (eps/4 in [0.5, 1]):
+        # 0.06 steps in float16, 0.498 in bfloat16, which still round back to k.
+        tolerance = max(FLOAT_TOLERANCE, 255.0 * torch.finfo(x.dtype).eps / 4 * 1.001)
+        bad = ~((scaled - rounded).abs() <= tolerance) | (rounded < 0) | (rounded > 255)
         if bool(bad.any()):
             value = float(x.detach().reshape(-1)[bad.reshape(-1).nonzero()[0, 0]])
             raise ImageDtypeError(

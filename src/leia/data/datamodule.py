@@ -75,8 +75,10 @@ class EncryptedDataModule(L.LightningDataModule):
 
     def setup(self, stage: str | None = None) -> None:
         if self.train_data is None:
-            self.train_data = load_split(self.cfg.name, "train", **self.source_options).subset(self.cfg.train_limit)
-            self.test_data = load_split(self.cfg.name, "test", **self.source_options).subset(self.cfg.test_limit)
+            train = load_split(self.cfg.name, "train", **self.source_options)
+            test = load_split(self.cfg.name, "test", **self.source_options)
+            self.train_data = train.subset(self.cfg.train_limit, "data.train_limit")
+            self.test_data = test.subset(self.cfg.test_limit, "data.test_limit")
             self.check_compatible()
 
     def check_compatible(self) -> None:

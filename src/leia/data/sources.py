@@ -36,13 +36,24 @@ class Images:
     def __len__(self) -> int:
         return len(self.labels)
 
-    def subset(self, limit: int | None) -> "Images":
-        """The first `limit` images of every class, in index order (a class-balanced subset)."""
+    def per_class(self, limit: int, what: str = "limit") -> list[int]:
+        """How many images of each class a class-balanced subset of `limit` takes: limit // classes
+        each, and one more for the first limit % classes classes (so exactly `limit` in all)."""
+        k = len(self.classes)
+        if isinstance(limit, bool) or not isinstance(limit, int) or limit < k:
+            raise InputError(f"{what}={limit!r} is below the {k} classes of this {self.split} split: subsets are "
+                             f"class-balanced, so give at least {k} images (or null for all)")
+        return [limit // k + (c < limit % k) for c in range(k)]
+
+    def subset(self, limit: int | None, what: str = "limit") -> "Images":
+        """The first images of every class, in index order, `limit` in all (a class-balanced subset)."""
+        if limit is not None and limit < len(self.classes):
+            self.per_class(limit, what)  # refuses it, naming the setting
         if limit is None or limit >= len(self):
             return self
         keep = []
-        for c in range(len(self.classes)):
-            keep.extend(torch.nonzero(self.labels == c).flatten()[: max(1, limit // len(self.classes))].tolist())
+        for c, n in enumerate(self.per_class(limit, what)):
+            keep.extend(torch.nonzero(self.labels == c).flatten()[:n].tolist())
         keep = torch.tensor(sorted(keep))
         return Images(self.images[keep], self.labels[keep], self.classes, self.split)
 
