@@ -177,12 +177,17 @@ class GAN(LearnedAttack):
         half = len(x) // 2  # unpaired: one half is encrypted, the other half is the natural reference
         y, real = self.own_ciphertexts(x[:half]), x[half:].float() / 255
         fake = self.generator(y)
+        # Lightning's GAN pattern: each step only computes gradients for its own optimiser's parameters
+        task.toggle_optimizer(opt_d)
         d_loss = F.relu(1 - self.discriminator(real)).mean() + F.relu(1 + self.discriminator(fake.detach())).mean()
         opt_d.zero_grad()
         task.manual_backward(d_loss)
         opt_d.step()
+        task.untoggle_optimizer(opt_d)
+        task.toggle_optimizer(opt_g)
         g_loss = -self.discriminator(fake).mean()
         opt_g.zero_grad()
         task.manual_backward(g_loss)
         opt_g.step()
+        task.untoggle_optimizer(opt_g)
         return {"d_hinge": d_loss.detach(), "g_hinge": g_loss.detach()}
