@@ -11,7 +11,7 @@ import os
 import sys
 
 from .ciphers.secrets import ENV_VAR
-from .reporting import SECRET_KEYS
+from .records import SECRET_KEYS
 
 
 # What the `key` group may hold on the command line: key *sources*, none of them a secret.

@@ -33,7 +33,7 @@ from .attacks.task import AttackTask, victim_ids, write_outputs
 from .data.datamodule import DataConfig
 from .data.sources import Images, load_split
 from .errors import InputError
-from .reporting import redacted_yaml
+from .records import redacted_yaml
 from .runs import METRICS, build_cipher, settings
 
 

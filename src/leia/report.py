@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import InputError
-from .reporting import STATUSES
+from .records import STATUSES
 
 METRICS = "metrics.json"
 ATTACK_METRIC, TRAIN_METRIC = "ssim", "acc1"

@@ -43,7 +43,7 @@ from omegaconf import DictConfig, OmegaConf
 from . import ciphers
 from .errors import InputError
 from .preemption import Interrupted, SaveOnSignal
-from .reporting import redact, write_metrics
+from .records import redact, write_metrics
 
 METRICS = "metrics.json"
 FAILED = "failed.json"  # a failure beside a finished run it must not replace

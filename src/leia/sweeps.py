@@ -24,7 +24,7 @@ from typing import Callable
 from omegaconf import DictConfig
 
 from .errors import LeiaError, NotApplicable
-from .reporting import redact, write_metrics
+from .records import redact, write_metrics
 from .runs import FAILED, METRICS, config_digest, describe, finish_wandb, in_sweep, run_fields
 
 

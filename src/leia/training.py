@@ -28,7 +28,7 @@ from .models.adapters import create_adapter
 from .models.backbones import create_backbone, is_patch_model
 from .models.classifier import EncryptedClassifier, OptimConfig, ScheduleConfig
 from .models.key_conversion import convert
-from .reporting import redacted_yaml
+from .records import redacted_yaml
 from .runs import METRICS, build_cipher, settings
 
 

@@ -17,6 +17,8 @@ from tests.helpers import ROOT
 from tests.sweeps.conftest import cli
 from tests.sweeps.test_sweep_e2e import cell, records
 
+pytestmark = [pytest.mark.slurm, pytest.mark.slow]
+
 
 def slurm_up() -> bool:
     if not shutil.which("sinfo"):

@@ -84,7 +84,7 @@ def test_every_experiment_runs_through_train_py(experiment, tmp_path):
     (["model.backbone=resnet1000"], "unknown backbone 'resnet1000'"),
     (["data.placement=gpu"], "data.placement must be one of dataset, device"),
     (["+data.batchsize=3"], "unknown data setting"),
-    (["optimizer.name=lion"], "optimizer.name must be sgd or adamw"),
+    (["optimizer.name=lion"], "optimizer.name must be one of adamw, sgd, got 'lion'"),
 ])
 def test_bad_configs_fail_before_training_starts(overrides, message, tmp_path):
     with pytest.raises((InputError, ValueError), match=message):

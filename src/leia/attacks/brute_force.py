@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import torch
 
 from .. import ciphers
-from ..ciphers.base import check_int
+from ..checks import check_int
 from .base import Access, Attack, Outcome, cipher_view, register
 from .blocks import flat_blocks, to_nibbles
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import torch
 
 from .. import ciphers
-from ..ciphers.base import check_choice
+from ..checks import check_choice
 from .base import Attack, Outcome, cipher_view, register
 from .metrics import luma, ssim
 

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ..ciphers.base import check_int
+from ..checks import check_int
 from ..ciphers.color import ycbcr_to_rgb
 from ..ciphers.layout import COLOR_PERMS
 from ..errors import InputError
@@ -113,36 +113,45 @@ def invariant(blocks: torch.Tensor) -> torch.Tensor:
     return fold(blocks.long()).sort(-1).values
 
 
-def solve(pieces: torch.Tensor, rows: int, cols: int, orientations: int, tones: Tones, seeds_tried: int = 4):
+class GreedySolver:
     """Greedy placement of P pieces [P, M, M, C] (uint8) in a rows×cols frame, each in one of
-    `orientations` dihedral orientations and one of the tone transforms. Returns per piece
-    (slot in raster order of the frame, orientation, tone)."""
-    p, o, t = len(pieces), orientations, len(tones)
-    oriented = torch.stack([dihedral_t(pieces, v) for v in range(o)], 1).reshape(p * o, *pieces.shape[1:]).float()
-    e = edge_features(oriented)
-    toned = [edge_features(tones.apply(k, oriented)) for k in range(t)]
-    # D[x, y, k]: piece-orientation x (tone 0) against y under relative tone k
-    lr = torch.stack([torch.cdist(e["R"], toned[k]["L"], p=1) for k in range(t)], -1)
-    tb = torch.stack([torch.cdist(e["B"], toned[k]["T"], p=1) for k in range(t)], -1)
-    piece_of = torch.arange(p * o) // o
-    same = piece_of[:, None] == piece_of[None, :]
-    lr[same], tb[same] = float("inf"), float("inf")
-    raw_lr, raw_tb = lr, tb
-    lr = _normalise(lr.reshape(p * o, p, o * t), o).reshape(p * o, p * o, t)
-    tb = _normalise(tb.reshape(p * o, p, o * t), o).reshape(p * o, p * o, t)
-    # Candidates are (piece, orientation, absolute tone): index (x, k) -> x * t + k.
-    n_cand = p * o * t
-    cand_piece = torch.arange(n_cand) // (o * t)
+    `orientations` dihedral orientations and one of the tone transforms.
 
-    def row(table: torch.Tensor, x: int, k: int, forward: bool) -> torch.Tensor:
+    Candidates are (piece, orientation, absolute tone), index (x, k) -> x·T + k, where x is a
+    piece-orientation. From each seed the assembly grows on a canvas twice the frame's size, always
+    placing the free candidate with the lowest mean dissimilarity to its placed neighbours (slots
+    that close more sides preferred); of the seeds tried, the assembly with the smallest total
+    dissimilarity wins."""
+
+    def __init__(self, pieces: torch.Tensor, rows: int, cols: int, orientations: int, tones: Tones):
+        p, o, t = len(pieces), orientations, len(tones)
+        self.p, self.o, self.t, self.rows, self.cols, self.tones = p, o, t, rows, cols, tones
+        oriented = torch.stack([dihedral_t(pieces, v) for v in range(o)], 1).reshape(p * o, *pieces.shape[1:]).float()
+        e = edge_features(oriented)
+        toned = [edge_features(tones.apply(k, oriented)) for k in range(t)]
+        # D[x, y, k]: piece-orientation x (tone 0) against y under relative tone k
+        lr = torch.stack([torch.cdist(e["R"], toned[k]["L"], p=1) for k in range(t)], -1)
+        tb = torch.stack([torch.cdist(e["B"], toned[k]["T"], p=1) for k in range(t)], -1)
+        piece_of = torch.arange(p * o) // o
+        same = piece_of[:, None] == piece_of[None, :]
+        lr[same], tb[same] = float("inf"), float("inf")
+        self.raw_lr, self.raw_tb = lr, tb
+        self.lr = _normalise(lr.reshape(p * o, p, o * t), o).reshape(p * o, p * o, t)
+        self.tb = _normalise(tb.reshape(p * o, p, o * t), o).reshape(p * o, p * o, t)
+        self.n_cand = p * o * t
+        self.cand_piece = torch.arange(self.n_cand) // (o * t)
+
+    def row(self, table: torch.Tensor, x: int, k: int, forward: bool) -> torch.Tensor:
         """Costs of all candidates beside placed candidate (x, tone k): forward means x is left/above."""
         d = table[x] if forward else table[:, x].clone()
         if forward:  # cost of (y, j) = D[x, y, rel(k, j)]
-            return d[:, tones.relative[k]].reshape(-1)
+            return d[:, self.tones.relative[k]].reshape(-1)
         # y left/above x: D[y, x, rel(j, k)] for candidate (y, j)
-        return d.gather(1, tones.relative[:, k][None].expand(len(d), -1)).reshape(-1)
+        return d.gather(1, self.tones.relative[:, k][None].expand(len(d), -1)).reshape(-1)
 
-    def grow(seed: int):
+    def grow(self, seed: int):
+        """The assembly grown from candidate `seed`: ((slot, orientation, tone) per piece, frame)."""
+        rows, cols, n_cand, t, o, p = self.rows, self.cols, self.n_cand, self.t, self.o, self.p
         size_r, size_c = 2 * rows - 1, 2 * cols - 1  # a canvas where the frame fits around any seed
         canvas = torch.full((size_r, size_c), -1, dtype=torch.long)
         cost = torch.zeros(size_r, size_c, n_cand)  # summed dissimilarity to the placed neighbours
@@ -152,13 +161,14 @@ def solve(pieces: torch.Tensor, rows: int, cols: int, orientations: int, tones: 
 
         def place(r: int, c: int, cand: int) -> None:
             canvas[r, c] = cand
-            free.logical_and_(cand_piece != cand_piece[cand])
+            free.logical_and_(self.cand_piece != self.cand_piece[cand])
             x, k = divmod(cand, t)
             # the placed piece is left of (r, c+1), right of (r, c-1), above (r+1, c), below (r-1, c)
-            for dr, dc, table, forward in ((0, 1, lr, True), (0, -1, lr, False), (1, 0, tb, True), (-1, 0, tb, False)):
+            for dr, dc, table, forward in ((0, 1, self.lr, True), (0, -1, self.lr, False),
+                                           (1, 0, self.tb, True), (-1, 0, self.tb, False)):
                 nr, nc = r + dr, c + dc
                 if 0 <= nr < size_r and 0 <= nc < size_c:
-                    cost[nr, nc] += row(table, x, k, forward)
+                    cost[nr, nc] += self.row(table, x, k, forward)
                     count[nr, nc] += 1
 
         place(rows - 1, cols - 1, seed)
@@ -182,20 +192,27 @@ def solve(pieces: torch.Tensor, rows: int, cols: int, orientations: int, tones: 
         tone[which] = frame % t
         return (slots, orient, tone), frame
 
-    def total(frame: torch.Tensor) -> float:
+    def total(self, frame: torch.Tensor) -> float:
         """Summed dissimilarity of all adjacent pairs of an assembly (to choose between seeds)."""
-        grid = frame.reshape(rows, cols)
-        x, k = grid // t, grid % t
-        rel_h = tones.relative[k[:, :-1], k[:, 1:]]
-        rel_v = tones.relative[k[:-1], k[1:]]
-        return float(raw_lr[x[:, :-1], x[:, 1:], rel_h].sum() + raw_tb[x[:-1], x[1:], rel_v].sum())
+        grid = frame.reshape(self.rows, self.cols)
+        x, k = grid // self.t, grid % self.t
+        rel_h = self.tones.relative[k[:, :-1], k[:, 1:]]
+        rel_v = self.tones.relative[k[:-1], k[1:]]
+        return float(self.raw_lr[x[:, :-1], x[:, 1:], rel_h].sum() + self.raw_tb[x[:-1], x[1:], rel_v].sum())
 
-    # Seeds: the pieces (orientation 0, tone 0: that fixes the frame) with the most confident best
-    # matches on all four sides; the assembly with the smallest total dissimilarity wins.
-    best = torch.stack([lr.amin((1, 2)), lr.amin((0, 2)), tb.amin((1, 2)), tb.amin((0, 2))]).sum(0)
-    seeds = best.reshape(p, o)[:, 0].argsort()[:seeds_tried] * o * t
-    results = [grow(int(sd)) for sd in seeds]
-    return min(results, key=lambda r: total(r[1]))[0]
+    def solve(self, seeds_tried: int = 4):
+        """Seeds: the pieces (orientation 0, tone 0: that fixes the frame) with the most confident
+        best matches on all four sides. Returns per piece (slot in raster order, orientation, tone)."""
+        lr, tb = self.lr, self.tb
+        best = torch.stack([lr.amin((1, 2)), lr.amin((0, 2)), tb.amin((1, 2)), tb.amin((0, 2))]).sum(0)
+        seeds = best.reshape(self.p, self.o)[:, 0].argsort()[:seeds_tried] * self.o * self.t
+        results = [self.grow(int(sd)) for sd in seeds]
+        return min(results, key=lambda r: self.total(r[1]))[0]
+
+
+def solve(pieces: torch.Tensor, rows: int, cols: int, orientations: int, tones: Tones, seeds_tried: int = 4):
+    """`GreedySolver(...).solve(seeds_tried)`: per piece (slot, orientation, tone)."""
+    return GreedySolver(pieces, rows, cols, orientations, tones).solve(seeds_tried)
 
 
 def _swap_search(a: torch.Tensor, b: torch.Tensor, restarts: int, seed: int = 0) -> torch.Tensor:

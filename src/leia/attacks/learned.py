@@ -23,7 +23,7 @@ from torch.nn import functional as F
 from torch.nn.utils.parametrizations import spectral_norm
 
 from .. import ciphers
-from ..ciphers.base import check_int
+from ..checks import check_int
 from .base import Access, Attack, Outcome, cipher_view, register
 
 PIXEL_SCHEMES = ("plain", "skk")

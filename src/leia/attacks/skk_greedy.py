@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import torch
 
-from ..ciphers.base import check_choice, check_int
+from ..checks import check_choice, check_int
 from ..ciphers.layout import COLOR_PERMS, COLOR_PERMS_INV
 from .base import Access, Attack, Outcome, register
 from .metrics import ssim

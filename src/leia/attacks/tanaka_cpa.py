@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ..ciphers.base import check_choice
+from ..checks import check_choice
 from .base import Access, Attack, Outcome, register
 from .blocks import flat_blocks, from_nibbles, to_nibbles, unflat_blocks
 

@@ -39,23 +39,6 @@ def log2_factorial(n: int) -> float:
     return math.lgamma(n + 1) / math.log(2)
 
 
-# ---- parameter checks used by the schemes' Params dataclasses ----
-
-def check_int(scheme: str, name: str, value: Any, minimum: int = 1) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"{scheme}: {name} must be an integer >= {minimum}, got {value!r}")
-
-
-def check_bool(scheme: str, name: str, value: Any) -> None:
-    if not isinstance(value, bool):
-        raise ValueError(f"{scheme}: {name} must be true or false, got {value!r}")
-
-
-def check_choice(scheme: str, name: str, value: Any, choices: tuple[str, ...]) -> None:
-    if value not in choices:
-        raise ValueError(f"{scheme}: {name} must be one of {', '.join(choices)}; got {value!r}")
-
-
 COMPILE_BYTES_PER_BYTE = 100  # peak memory of compiling gather maps: ~5 GB for one 4096x4096 RGB key (issue #11)
 
 

@@ -12,9 +12,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..checks import check_choice, check_int
 from ..errors import KeyMismatchError
-from .base import Cipher, check_choice, check_int, log2_factorial, register
-from .tanaka import FLIPS, check_bits, check_permutation, derived_flip, le_nibble_map
+from .base import Cipher, log2_factorial, register
+from .tanaka import FLIPS, derived_flip, le_nibble_map
+from .validation import check_bits, check_permutation
 
 
 @register("ele")

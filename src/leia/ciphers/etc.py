@@ -19,12 +19,13 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from ..checks import check_bool, check_choice, check_int
 from ..errors import ImageFormatError, KeyMismatchError
-from .base import Cipher, check_bool, check_choice, check_int, log2_factorial, register
+from .base import Cipher, log2_factorial, register
 from .color import rgb_to_ycbcr, ycbcr_to_rgb
 from .kernels import ByteMap
 from .layout import COLOR_PERMS, dihedral_per_block, from_blocks, positions, to_blocks
-from .tanaka import check_bits, check_permutation
+from .validation import check_bits, check_permutation
 
 
 def _inplace_sources(perm) -> list[int]:

@@ -19,16 +19,16 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from ..checks import check_bool, check_choice
 from ..errors import InputError, KeyMismatchError, NotInvertibleError
 from . import base
-from .base import Cipher, check_bool, check_choice, register
+from .base import Cipher, register
 from .keyfile import Key
 from .keystream import KeyDeriver, SystemRandom, below_many, bits_many
 from .kernels import ByteMap
 from .layout import COLOR_PERMS, COLOR_PERMS_INV, positions
 from .secrets import Secret
-from .tanaka import check_bits
-from .validation import normalise_ids
+from .validation import check_bits, normalise_ids
 
 _PERMS = torch.from_numpy(COLOR_PERMS)
 _PERMS_INV = torch.from_numpy(COLOR_PERMS_INV)

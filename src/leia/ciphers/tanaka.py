@@ -13,11 +13,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..checks import check_choice, check_int
 from ..errors import KeyMaterialError, KeyMismatchError
-from .base import Cipher, check_choice, check_int, log2_factorial, register
+from .base import Cipher, log2_factorial, register
 from .keyfile import Key
 from .kernels import NibbleMap
 from .layout import flatten_blocks, positions, unflatten_blocks
+from .validation import check_bits, check_permutation
 
 FLIPS = ("derived", "independent")
 
@@ -45,16 +47,6 @@ def le_nibble_map(p: np.ndarray, f: np.ndarray, h: int, w: int, m: int, block_or
         return np.concatenate([unflatten_blocks(v[:, :d], 3, h, w, m).reshape(-1), unflatten_blocks(v[:, d:], 3, h, w, m).reshape(-1)])
 
     return NibbleMap.build(to_bytes(src), to_bytes(mask).astype(np.uint8))
-
-
-def check_permutation(p: np.ndarray, length: int, what: str, scheme: str) -> None:
-    if p.shape[-1:] != (length,) or not np.array_equal(np.sort(p, axis=-1), np.broadcast_to(np.arange(length), p.shape)):
-        raise KeyMismatchError(f"{scheme} key: {what} must be permutations of 0..{length - 1} (shape [..., {length}])")
-
-
-def check_bits(f: np.ndarray, shape: tuple, what: str, scheme: str) -> None:
-    if f.shape != shape or not np.isin(f, (0, 1)).all():
-        raise KeyMismatchError(f"{scheme} key: {what} must be 0/1 values of shape {list(shape)}")
 
 
 @register("tanaka")

@@ -11,7 +11,7 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 
-from ..errors import ImageDtypeError, ImageFormatError, InputError
+from ..errors import ImageDtypeError, ImageFormatError, InputError, KeyMismatchError
 
 # Tolerance on x*255 in 8-bit steps: float32 k/255 is off by ~1e-5 steps; more means not 8-bit data.
 FLOAT_TOLERANCE = 1e-3
@@ -92,3 +92,14 @@ def normalise_ids(ids, batch: int, scheme: str) -> list[str]:
         warnings.warn(f"{scheme}: images of one batch share ids ({', '.join(repeated)}), and so their per-image "
                       f"keys", stacklevel=4)
     return keys
+
+
+# ---- key components (explicit keys are checked before they are compiled) ----
+def check_permutation(p: np.ndarray, length: int, what: str, scheme: str) -> None:
+    if p.shape[-1:] != (length,) or not np.array_equal(np.sort(p, axis=-1), np.broadcast_to(np.arange(length), p.shape)):
+        raise KeyMismatchError(f"{scheme} key: {what} must be permutations of 0..{length - 1} (shape [..., {length}])")
+
+
+def check_bits(f: np.ndarray, shape: tuple, what: str, scheme: str) -> None:
+    if f.shape != shape or not np.isin(f, (0, 1)).all():
+        raise KeyMismatchError(f"{scheme} key: {what} must be 0/1 values of shape {list(shape)}")

@@ -16,11 +16,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..checks import check_bool, check_int
 from ..errors import KeyMismatchError
-from .base import Cipher, check_bool, check_int, log2_factorial, register
+from .base import Cipher, log2_factorial, register
 from .kernels import ByteMap
 from .layout import flatten_blocks, positions, unflatten_blocks
-from .tanaka import check_bits, check_permutation
+from .validation import check_bits, check_permutation
 
 
 @register("vit_block")

@@ -5,6 +5,11 @@ horizontal flip), then — when encryption runs in the dataset workers — encry
 choice is a function of (seed, epoch, position in the epoch): the sampler draws the epoch's order and
 augmentation parameters up front and hands them to the workers, so results do not depend on the
 number of workers, on where encryption runs, or on whether the run was interrupted and resumed.
+
+The dataset calls `cipher.encrypt` itself rather than composing `ciphers.CipherTransform` into a
+torchvision pipeline: the augmentation parameters come from the sampler (drawn per (seed, epoch,
+position), not by the transform's own random state), which is what makes a resumed run bit-exact,
+and the per-image id is the dataset's to give. `CipherTransform` is for users' own pipelines.
 """
 
 from __future__ import annotations

@@ -7,6 +7,7 @@ weights (a state dict, or a Lightning checkpoint whose keys start with "model.")
 
 from __future__ import annotations
 
+from functools import lru_cache
 from pathlib import Path
 
 import torch
@@ -23,11 +24,22 @@ PATCH_MODELS = ("convmixer",)
 
 
 def is_patch_model(name: str, options: dict) -> bool:
-    return name in PATCH_MODELS or (name == "timm" and _is_vit_like(options.get("model_name", "")))
+    return name in PATCH_MODELS or (name == "timm" and _timm_embeds_patches(options.get("model_name", "")))
 
 
-def _is_vit_like(model_name: str) -> bool:
-    return any(tag in model_name for tag in ("vit_", "deit", "convmixer"))
+@lru_cache(maxsize=None)
+def _timm_embeds_patches(model_name: str) -> bool:
+    """Whether a timm model cuts its input into patches and takes img_size/patch_size: timm's
+    patch-embedding models (ViT, DeiT, Swin, ...) carry a `patch_embed` module, and its ConvMixer
+    takes patch_size for its stem. Built on the meta device to look, which allocates no weights;
+    the name alone would be a guess."""
+    import timm
+
+    if model_name not in timm.list_models():
+        return False
+    with torch.device("meta"):
+        model = timm.create_model(model_name, pretrained=False)
+    return hasattr(model, "patch_embed") or type(model).__name__ == "ConvMixer"
 
 
 @BACKBONES.register("resnet18_cifar")
@@ -59,7 +71,7 @@ def _timm(num_classes: int, in_chans: int, image_size, model_name: str = "", pre
         raise InputError("model.backbone=timm needs model.options.model_name (e.g. resnet18, vit_tiny_patch16_224)")
     if model_name not in timm.list_models():
         raise InputError(f"unknown timm model {model_name!r} (see timm.list_models())")
-    if _is_vit_like(model_name):
+    if _timm_embeds_patches(model_name):
         kwargs.setdefault("img_size", tuple(image_size))
         if patch_size is not None:
             kwargs["patch_size"] = patch_size

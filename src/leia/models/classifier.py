@@ -15,6 +15,16 @@ import torchmetrics
 from torch import nn
 
 from ..errors import InputError
+from ..registry import Registry
+
+
+OPTIMIZERS: Registry = Registry("optimizer")  # name -> (parameters, OptimConfig) -> optimizer
+SCHEDULES: Registry = Registry("scheduler")  # name -> (optimizer, ScheduleConfig, max_epochs) -> scheduler or None
+
+
+def _check_name(group: str, name: str, registry: Registry) -> None:
+    if name not in registry:  # at config time, before any training
+        raise InputError(f"{group}.name must be one of {', '.join(registry.names())}, got {name!r}")
 
 
 @dataclass
@@ -26,6 +36,9 @@ class OptimConfig:
     weight_decay: float = 5e-4
     betas: tuple[float, float] = (0.9, 0.999)
 
+    def __post_init__(self):
+        _check_name("optimizer", self.name, OPTIMIZERS)
+
 
 @dataclass
 class ScheduleConfig:
@@ -33,6 +46,36 @@ class ScheduleConfig:
     milestones: list[float] = field(default_factory=lambda: [0.5, 0.75])  # fractions of max_epochs (or epochs if > 1)
     gamma: float = 0.1
     warmup_epochs: int = 0
+
+    def __post_init__(self):
+        _check_name("scheduler", self.name, SCHEDULES)
+
+
+@OPTIMIZERS.register("sgd")
+def _sgd(params, o: OptimConfig) -> torch.optim.Optimizer:
+    return torch.optim.SGD(params, lr=o.lr, momentum=o.momentum, nesterov=o.nesterov and o.momentum > 0,
+                           weight_decay=o.weight_decay)
+
+
+@OPTIMIZERS.register("adamw")
+def _adamw(params, o: OptimConfig) -> torch.optim.Optimizer:
+    return torch.optim.AdamW(params, lr=o.lr, betas=tuple(o.betas), weight_decay=o.weight_decay)
+
+
+@SCHEDULES.register("none")
+def _constant(opt, s: ScheduleConfig, max_epochs: int):
+    return None
+
+
+@SCHEDULES.register("multistep")
+def _multistep(opt, s: ScheduleConfig, max_epochs: int):
+    milestones = [round(m * max_epochs) if m <= 1 else int(m) for m in s.milestones]
+    return torch.optim.lr_scheduler.MultiStepLR(opt, milestones=milestones, gamma=s.gamma)
+
+
+@SCHEDULES.register("cosine")
+def _cosine(opt, s: ScheduleConfig, max_epochs: int):
+    return torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, max_epochs - s.warmup_epochs))
 
 
 def _metrics(num_classes: int) -> torchmetrics.MetricCollection:
@@ -101,24 +144,11 @@ class EncryptedClassifier(L.LightningModule):
             self.test_metrics[idx].reset()
 
     def configure_optimizers(self):
-        o = self.optim
-        if o.name == "sgd":
-            opt = torch.optim.SGD(self.parameters(), lr=o.lr, momentum=o.momentum, nesterov=o.nesterov and o.momentum > 0,
-                                  weight_decay=o.weight_decay)
-        elif o.name == "adamw":
-            opt = torch.optim.AdamW(self.parameters(), lr=o.lr, betas=tuple(o.betas), weight_decay=o.weight_decay)
-        else:
-            raise InputError(f"optimizer.name must be sgd or adamw, got {o.name!r}")
+        opt = OPTIMIZERS.get(self.optim.name)(self.parameters(), self.optim)
         s = self.schedule
-        if s.name == "none":
+        sched = SCHEDULES.get(s.name)(opt, s, self.max_epochs)
+        if sched is None:
             return opt
-        if s.name == "multistep":
-            milestones = [round(m * self.max_epochs) if m <= 1 else int(m) for m in s.milestones]
-            sched = torch.optim.lr_scheduler.MultiStepLR(opt, milestones=milestones, gamma=s.gamma)
-        elif s.name == "cosine":
-            sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, self.max_epochs - s.warmup_epochs))
-        else:
-            raise InputError(f"scheduler.name must be multistep, cosine or none, got {s.name!r}")
         if s.warmup_epochs:
             warm = torch.optim.lr_scheduler.LinearLR(opt, start_factor=0.1, total_iters=s.warmup_epochs)
             sched = torch.optim.lr_scheduler.SequentialLR(opt, [warm, sched], milestones=[s.warmup_epochs])

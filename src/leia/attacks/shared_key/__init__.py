@@ -23,7 +23,7 @@ from pathlib import Path
 import torch
 
 from ... import ciphers
-from ...ciphers.base import check_choice, check_int
+from ...checks import check_choice, check_int
 from ...errors import InputError
 from ..base import Access, Attack, Outcome, register
 from . import ele, etc, etc_gray, skk, tanaka, vit_block  # noqa: F401 (registers the strategies)

@@ -2,7 +2,7 @@
 
 from omegaconf import OmegaConf
 
-from leia.reporting import REDACTED, redact, redacted_yaml
+from leia.records import REDACTED, redact, redacted_yaml
 
 
 def test_secret_keys_and_the_environment_secret_are_redacted(monkeypatch):
