@@ -18,4 +18,7 @@ if __name__ == "__main__":
     from leia.argv_guard import refuse_secrets
 
     refuse_secrets()  # before Hydra writes the overrides to .hydra/
+    from leia.configs import register
+
+    register("train")  # typed config groups: a misspelt setting fails when the config is composed
     main()
