@@ -34,7 +34,7 @@ from .data.datamodule import DataConfig
 from .data.sources import Images, load_split
 from .errors import InputError
 from .records import redacted_yaml
-from .runs import METRICS, build_cipher, settings
+from .runs import METRICS, settings
 
 
 # ---------------------------------------------------------------- building blocks
@@ -95,9 +95,8 @@ def _take(images: Images, part: slice) -> Images:
 
 # ---------------------------------------------------------------- one run
 def run(cfg: DictConfig, run_dir: Path, choices: dict | None = None) -> dict:
-    run_dir = Path(run_dir)
-    with runs.claimed(run_dir):
-        return _run(cfg, run_dir, choices)
+    """Attack one configuration; returns what metrics.json holds."""
+    return runs.execute(cfg, run_dir, summary, "runs it again", _attack, choices)
 
 
 @dataclass
@@ -160,13 +159,8 @@ def observe(attack: Attack, cipher, victims: DataLoader) -> None:
         attack.observe(cipher.encrypt(plain, ids=victim_ids(index) if cipher.needs_ids else None))
 
 
-def _run(cfg: DictConfig, run_dir: Path, choices: dict | None) -> dict:
-    digest = runs.config_digest(cfg)
-    cipher = build_cipher(cfg)
-    if done := runs.finished_run(cfg, run_dir, cipher, summary, redo="runs it again"):
-        return done
-    L.seed_everything(cfg.seed, workers=True, verbose=False)
-    start = time.time()
+def _attack(cfg: DictConfig, run_dir: Path, start: runs.Start, choices: dict | None) -> dict:
+    cipher, digest = start.cipher, start.digest
     setting = prepare(cfg, cipher)
     attack, victims, (h, w) = setting.attack, setting.victims, setting.size
     description = runs.describe(cfg, "attack", choices, cipher, setting.size, attack)
@@ -209,7 +203,7 @@ def _run(cfg: DictConfig, run_dir: Path, choices: dict | None) -> dict:
         "attacker_images": None if setting.attacker is None else len(setting.attacker),
         "epochs": trainer.current_epoch if attack.learned else 0,
         "ssim": {"window": 11, "sigma": 1.5, "data_range": 255, "gray": "BT.601 luma"},
-        "duration_s": round(time.time() - start, 1),
+        "duration_s": round(time.time() - start.time, 1),
     }
     if trainer.is_global_zero:
         write_outputs(run_dir, task, loggers)

@@ -29,9 +29,10 @@ import os
 import signal
 import socket
 import sys
+import time
 import zipfile
 from contextlib import contextmanager
-from dataclasses import fields
+from dataclasses import dataclass, fields
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -297,6 +298,29 @@ def stops_cleanly(run_dir: Path, record: dict) -> Iterator[None]:
                                    "reason": f"stopped by {name}; the same command resumes it"})
             print(status_line({**record, "status": "interrupted", "reason": f"stopped by {name}"}, run_dir), flush=True)
         raise SystemExit(128 + signal.SIGTERM if name == "SIGTERM" else 1) from None
+
+
+@dataclass(frozen=True)
+class Start:
+    """What every run knows once it starts work: its key, config digest and start time."""
+
+    cipher: ciphers.Cipher
+    digest: str
+    time: float
+
+
+def execute(cfg: DictConfig, run_dir: Path, summary: Callable, redo: str, work: Callable[..., dict],
+            choices: dict | None = None) -> dict:
+    """The frame of every run: hold its directory, build its key, return the finished run of this
+    configuration and key when there is one, else seed everything and `work(cfg, run_dir, start,
+    choices)`."""
+    run_dir = Path(run_dir)
+    with claimed(run_dir):
+        cipher = build_cipher(cfg)
+        if done := finished_run(cfg, run_dir, cipher, summary, redo):
+            return done
+        L.seed_everything(cfg.seed, workers=True, verbose=False)
+        return work(cfg, run_dir, Start(cipher, config_digest(cfg), time.time()), choices)
 
 
 # ---------------------------------------------------------------- loggers and trainer

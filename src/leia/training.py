@@ -29,7 +29,7 @@ from .models.backbones import create_backbone, is_patch_model
 from .models.classifier import EncryptedClassifier, OptimConfig, ScheduleConfig
 from .models.key_conversion import convert
 from .records import redacted_yaml
-from .runs import METRICS, build_cipher, settings
+from .runs import METRICS, settings
 
 
 def build_data(cfg: DictConfig, cipher: ciphers.Cipher) -> EncryptedDataModule:
@@ -130,19 +130,11 @@ def check_ddp_launch(cfg: DictConfig) -> None:
 def run(cfg: DictConfig, run_dir: Path, choices: dict | None = None) -> dict:
     """Train (or convert) and test one configuration; returns what metrics.json holds. `choices`
     are Hydra's config-group choices (e.g. scheme: skk_per_image), recorded in metrics.json."""
-    run_dir = Path(run_dir)
-    with runs.claimed(run_dir):
-        return _run(cfg, run_dir, choices)
+    return runs.execute(cfg, run_dir, summary, "trains again from scratch", _train, choices)
 
 
-def _run(cfg: DictConfig, run_dir: Path, choices: dict | None) -> dict:
-    digest = runs.config_digest(cfg)
-    cipher = build_cipher(cfg)
-    if done := runs.finished_run(cfg, run_dir, cipher, summary, redo="trains again from scratch"):
-        return done
-    L.seed_everything(cfg.seed, workers=True, verbose=False)
-    start = time.time()
-
+def _train(cfg: DictConfig, run_dir: Path, start: runs.Start, choices: dict | None) -> dict:
+    cipher, digest = start.cipher, start.digest
     # Build and check everything before any training starts.
     dm = build_data(cfg, cipher)
     dm.setup()
@@ -180,7 +172,7 @@ def _run(cfg: DictConfig, run_dir: Path, choices: dict | None) -> dict:
         "test_images": len(dm.test_data),
         "num_classes": dm.num_classes,
         "chance_acc1": 1.0 / dm.num_classes,
-        "duration_s": round(time.time() - start, 1),
+        "duration_s": round(time.time() - start.time, 1),
     }
     row = {k: metrics[k] for k in ("name", "scheme_config", "model", "adapter", "seed", "key_seed")}
     runs.close_loggers(loggers, metrics["test"], run_dir, row={**row, **metrics["test"], "best_val_acc1": best})
