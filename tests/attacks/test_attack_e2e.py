@@ -40,6 +40,7 @@ def test_the_runs_cover_every_registered_attack():
     assert {a for a, _, _ in RUNS} == set(attacks.names())
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("attack, scheme, extra", RUNS, ids=lambda v: v if isinstance(v, str) else "-".join(v))
 def test_every_attack_runs_end_to_end(attack, scheme, extra, folder, tmp_path):
     victims = ["victims.limit=10"] if attack in ("jigsaw", "skk_greedy") else ["victims.limit=20"]
@@ -68,6 +69,7 @@ def test_attack_py_runs_the_default_photos_offline_and_prints_a_summary(tmp_path
     assert "skk_greedy (COA) on skk: SSIM" in done.stdout
 
 
+@pytest.mark.slow
 def test_an_inapplicable_attack_is_refused_before_any_work(tmp_path):
     done = attack_cli(["scheme=etc", "attack=skk_cpa", *ATTACK_FAST], tmp_path)
     assert done.returncode != 0 and "attack 'skk_cpa' applies to scheme skk; not to 'etc'" in done.stderr
@@ -94,6 +96,7 @@ def test_a_finished_run_is_reused_only_for_the_same_configuration(folder, tmp_pa
         run_attack([*args, "attack.mode=bytes"], tmp_path)
 
 
+@pytest.mark.slow
 def test_a_learned_attack_resumes_from_its_last_checkpoint(folder, tmp_path):
     args = ["scheme=tanaka", "attack=itn", "attack.epochs=1", "data=imagefolder", f"data.root={folder}", *ATTACK_FAST]
     first, run_dir = run_attack(args, tmp_path)
@@ -103,6 +106,7 @@ def test_a_learned_attack_resumes_from_its_last_checkpoint(folder, tmp_path):
     assert again["metrics"] == first["metrics"]  # the restored generator, not a new one
 
 
+@pytest.mark.slow
 def test_no_secret_or_key_material_reaches_any_file_an_attack_run_writes(folder, tmp_path):
     secret = "0a" * 20
     done = attack_cli(["scheme=tanaka", "attack=tanaka_cpa", "key=env", "data=imagefolder", f"data.root={folder}",

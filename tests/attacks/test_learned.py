@@ -10,6 +10,7 @@ from tests.helpers import ATTACK_FAST, run_attack
 from tests.attacks.helpers import cifar_folder
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("scheme, attack", [("tanaka", "itn"), ("skk_per_image", "itn"), ("tanaka", "gan")])
 def test_a_short_fit_beats_the_encrypted_image_on_held_out_victims(scheme, attack, tmp_path):
     root = cifar_folder(tmp_path / "data")  # 187 attacker images, 63 disjoint victim images

@@ -71,6 +71,7 @@ def test_tanaka_high_nibbles_are_placed_and_signed(flip):
     assert float(ssim(attack.align(decrypted, victim), holdout).mean()) >= 0.9
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("flip, least", [("derived", 0.95), ("independent", 0.85)])
 def test_ele_block_keys_and_placement_are_recovered(flip, least):
     """ele: a key per block position, found from 200 ciphertexts per position; derived flips also
@@ -101,6 +102,7 @@ def test_grayscale_etc_key_is_recovered_across_the_y_cb_cr_planes(seed):
     assert attack.key_metrics(other)["key_recovered_fraction_up_to_global"] < 0.2
 
 
+@pytest.mark.slow
 def test_tanaka_low_nibbles_come_from_the_neighbour_prediction():
     attack, victim, *_ = recover("tanaka", 0, block_size=4)
     placed = attack.key_metrics(victim)
@@ -142,6 +144,7 @@ def test_held_out_images_cannot_reach_the_estimate():
     assert not any("holdout" in f for f in Access.__dataclass_fields__)
 
 
+@pytest.mark.slow
 def test_the_run_never_shows_held_out_images_to_the_attack(tmp_path, monkeypatch):
     """Through attack.py's own run: every ciphertext the attack receives is a victim's."""
     from leia.attacks.shared_key import SharedKey

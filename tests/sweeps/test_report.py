@@ -34,6 +34,7 @@ def report(attack_sweep, train_sweep, tmp_path_factory):
     return out, done
 
 
+@pytest.mark.slow
 def test_attack_cells_are_mean_and_std_over_keys_with_not_applicable_cells(report, attack_sweep):
     out, _ = report
     jobs = records(attack_sweep[0])
@@ -50,6 +51,7 @@ def test_attack_cells_are_mean_and_std_over_keys_with_not_applicable_cells(repor
     assert tanaka_row.endswith("| n/a |")
 
 
+@pytest.mark.slow
 def test_training_cells_and_privacy_utility(report, train_sweep):
     out, _ = report
     accs = [json.loads(p.read_text())["test"]["acc1"] for p in train_sweep.glob("*scheme=skk*/metrics.json")]
@@ -109,6 +111,7 @@ def test_cell_text():
     assert Cell([0.5], ["complete", "interrupted"]).text(2) == "0.50 ± 0.00 (1), 1 interrupted"
 
 
+@pytest.mark.slow
 def test_a_missing_sweep_directory_is_a_clear_error(tmp_path):
     done = report_cli(tmp_path / "nowhere")
     assert done.returncode == 2 and "no sweep directory at" in done.stderr
@@ -118,6 +121,7 @@ def test_a_missing_sweep_directory_is_a_clear_error(tmp_path):
     assert done.returncode == 2 and f"{tmp_path / 'job' / 'metrics.json'} is not readable JSON" in done.stderr
 
 
+@pytest.mark.slow
 def test_the_report_is_logged_to_wandb_offline(attack_sweep, tmp_path):
     import os
 

@@ -21,6 +21,7 @@ def cell(jobs: dict[str, dict], *values: str) -> dict:
     return match
 
 
+@pytest.mark.slow
 def test_an_attack_that_does_not_apply_is_recorded_not_a_crash(attack_sweep):
     sweep_dir, done, _ = attack_sweep
     jobs = records(sweep_dir)
@@ -37,6 +38,7 @@ def test_an_attack_that_does_not_apply_is_recorded_not_a_crash(attack_sweep):
     assert done.stdout.count("not applicable") == 2
 
 
+@pytest.mark.slow
 def test_every_job_logs_one_finished_wandb_run_in_the_sweeps_group(attack_sweep):
     sweep_dir, _, _ = attack_sweep
     ids = set()
@@ -54,6 +56,7 @@ def test_every_job_logs_one_finished_wandb_run_in_the_sweeps_group(attack_sweep)
     assert len(ids) == 6  # no two jobs in one run
 
 
+@pytest.mark.slow
 def test_training_jobs_log_as_job_type_train(train_sweep):
     runs = [wandb_run(p.parent) for p in train_sweep.glob("*/metrics.json")]
     assert len(runs) == 4 and len({r["run"]["id"] for r in runs}) == 4
@@ -62,6 +65,7 @@ def test_training_jobs_log_as_job_type_train(train_sweep):
         assert {"results/_type", "samples/plain_top_encrypted_bottom/_type", "final/acc1", "val/acc1"} <= run["history"]
 
 
+@pytest.mark.slow
 def test_launcher_local_runs_each_job_in_its_own_process(tmp_path):
     done = cli("attack.py", ["-m", "launcher=local", "sweep=local", "scheme=skk", "attack=fr,skk_cpa", "victims.limit=2",
                              "logger=csv"], tmp_path)
@@ -72,6 +76,7 @@ def test_launcher_local_runs_each_job_in_its_own_process(tmp_path):
     assert len(list((tmp_path / "sweeps" / "local" / ".submitit").glob("*/*_log.out"))) == 2  # submitit's job logs
 
 
+@pytest.mark.slow
 def test_rerunning_a_named_sweep_skips_its_complete_jobs(attack_sweep):
     sweep_dir, _, args = attack_sweep
     before = {p: p.stat().st_mtime_ns for p in sweep_dir.glob("*/metrics.json")}
@@ -82,6 +87,7 @@ def test_rerunning_a_named_sweep_skips_its_complete_jobs(attack_sweep):
     assert len(list(sweep_dir.glob("*/wandb/offline-run-*"))) == 6  # no new W&B runs
 
 
+@pytest.mark.slow
 def test_a_failing_job_is_recorded_and_the_others_still_run(tmp_path):
     # jigsaw refuses 1,024-piece puzzles (128×128 photos, 4×4 blocks): a real error, after fr has been queued
     done = cli("attack.py", ["-m", "sweep=mixed", "scheme=etc", "attack=jigsaw,fr", "victims.limit=2", "logger=csv"],

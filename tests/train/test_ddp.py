@@ -50,6 +50,7 @@ def test_the_configured_batch_is_global_and_split_over_processes():
         _module(world=4, batch_size=30).train_dataloader()
 
 
+@pytest.mark.slow
 def test_two_process_ddp_on_cpu_through_train_py(tmp_path):
     done = train_cli(["trainer=ddp_cpu", "trainer.max_epochs=1", "data.train_limit=256", "data.test_limit=100",
                       "trainer.enable_progress_bar=false", "logger=csv"], tmp_path, timeout=600)
@@ -62,6 +63,7 @@ def test_two_process_ddp_on_cpu_through_train_py(tmp_path):
     assert ckpt["global_step"] == 4  # 256 images / global batch 64: 2 processes × 32 per step, not 8 steps of 32
 
 
+@pytest.mark.slow
 def test_ddp_is_refused_in_a_local_sweep_with_the_way_out(tmp_path):
     done = train_cli(["-m", "sweep=ddp", "trainer=ddp_cpu", "seed=0", "logger=csv"], tmp_path, timeout=300)
     assert done.returncode != 0

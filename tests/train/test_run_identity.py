@@ -81,6 +81,7 @@ def test_a_second_run_into_a_busy_directory_is_refused(tmp_path):
     assert run_train(SHORT, tmp_path)[0]["complete"]  # released with the first
 
 
+@pytest.mark.slow
 def test_sigterm_saves_records_the_run_as_interrupted_and_exits_non_zero(tmp_path):
     args = [sys.executable, str(ROOT / "train.py"), "trainer.max_epochs=100", "data.train_limit=300",
             "checkpoint.every_n_steps=2", "trainer.enable_progress_bar=false", "logger=csv", "name=term",

@@ -26,7 +26,8 @@ def train_cli(args: list[str], runs: Path, env: dict | None = None, **kwargs) ->
                           capture_output=True, text=True, env={**os.environ, **(env or {})}, **kwargs)
 
 
-@pytest.mark.parametrize("scheme", SCHEME_OPTIONS)
+@pytest.mark.parametrize("scheme", [pytest.param(s, marks=() if s == "tanaka" else pytest.mark.slow)
+                                    for s in SCHEME_OPTIONS])  # tanaka: the fast tier's train.py run
 def test_every_scheme_trains_end_to_end_through_train_py(scheme, tmp_path):
     done = train_cli([f"scheme={scheme}", *FAST], tmp_path, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
@@ -38,6 +39,7 @@ def test_every_scheme_trains_end_to_end_through_train_py(scheme, tmp_path):
     assert (run_dir / "samples.png").is_file() and "test top-1" in done.stdout
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("overrides", [
     ["model=resnet18"], ["model=vit_tiny"], ["model=convmixer", "model.options.dim=64", "model.options.depth=2"],
     ["model=timm", "model.options.model_name=resnet18"],
@@ -53,6 +55,7 @@ def test_every_option_trains_end_to_end(overrides, tmp_path):
         assert set(metrics["test_plain"]) == {"acc1", "acc5"}
 
 
+@pytest.mark.slow
 def test_image_folder_and_cifar_configs_train_on_local_folders(tmp_path):
     root = image_folder(tmp_path / "folder", classes=tuple("abcdefghij"), n=3, size=32)
     for data in ("imagefolder", "cifar10", "cifar100"):
@@ -67,6 +70,7 @@ def test_trainer_and_logger_options_compose(tmp_path):
     assert compose_train(["logger=csv"], tmp_path).logger.name == "csv"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("experiment", EXPERIMENTS)
 def test_every_experiment_runs_through_train_py(experiment, tmp_path):
     done = train_cli([f"experiment={experiment}", "data=digits", "trainer=cpu", *FAST], tmp_path, timeout=600)
@@ -92,6 +96,7 @@ def test_bad_configs_fail_before_training_starts(overrides, message, tmp_path):
     assert not list(tmp_path.rglob("*.ckpt")) and not list(tmp_path.rglob("metrics.json"))
 
 
+@pytest.mark.slow
 def test_unknown_group_options_are_refused_by_hydra(tmp_path):
     done = train_cli(["scheme=skkk"], tmp_path)
     assert done.returncode != 0 and "skkk" in done.stderr and "Available options" in done.stderr
@@ -120,6 +125,7 @@ def _checkpoint_step(path: Path) -> int | None:
         return None
 
 
+@pytest.mark.slow
 def test_a_run_killed_mid_epoch_resumes_to_the_same_result(tmp_path):
     whole = train_cli(RESUME, tmp_path / "whole", timeout=600)
     assert whole.returncode == 0, whole.stderr[-2000:]
@@ -156,6 +162,7 @@ def test_a_run_killed_mid_epoch_resumes_to_the_same_result(tmp_path):
     assert sorted(p.parent.name for p in (cut_dir / "csv").glob("version_*/metrics.csv")) == ["version_0", "version_1"]
 
 
+@pytest.mark.slow
 def test_no_key_material_in_any_file_a_run_writes(tmp_path):
     secret = ciphers.write_secret_file(tmp_path / "owner.secret")
     secret_text = secret.read_text().strip()
@@ -185,6 +192,7 @@ def test_no_key_material_in_any_file_a_run_writes(tmp_path):
     assert "W&B ran offline; sync with: wandb sync" in done.stdout  # printed even with WANDB_SILENT
 
 
+@pytest.mark.slow
 def test_converted_plain_vit_matches_the_plain_models_accuracy_on_encrypted_images(tmp_path):
     common = ["model=vit_tiny", "trainer.enable_progress_bar=false", "logger=csv", "data.train_limit=300"]
     plain, plain_dir = run_train(["scheme=plain", "trainer.max_epochs=1", "name=plain-vit", *common], tmp_path)
@@ -197,9 +205,11 @@ def test_converted_plain_vit_matches_the_plain_models_accuracy_on_encrypted_imag
                    f"convert.checkpoint={plain_dir / 'checkpoints' / 'last.ckpt'}", *common], tmp_path)
 
 
+@pytest.mark.slow
 def test_a_secret_on_the_command_line_is_refused_before_hydra_writes_it(tmp_path):
-    for override in ("+key.secret=hunter2", "+logger.api_key=hunter2", "+key={secret:hunter2}",
-                     "+key.secret_hex=hunter2", "+key.passphrase=hunter2"):
+    # every syntax is covered in-process (tests/test_records.py); here, that the entry point refuses
+    # before Hydra writes anything, for a field name, a dict value and a near name
+    for override in ("+key.secret=hunter2", "+key={secret:hunter2}", "+key.passphrase=hunter2"):
         done = train_cli([override, "logger=csv"], tmp_path)
         assert done.returncode != 0 and "refusing the command-line override" in done.stderr
     done = train_cli(["+key.note=hunter2"], tmp_path, env={"LEIA_SECRET": "hunter2"})
