@@ -20,7 +20,8 @@ def test_secret_keys_and_the_environment_secret_are_redacted(monkeypatch):
 def test_the_key_group_takes_only_key_sources_on_the_command_line():
     from leia.argv_guard import secret_override
 
-    for arg in ("+key={secret:x}", "key={seed:1,secret:x}", "+key.secret_hex=x", "+key.passphrase=x", "key=abcdef"):
+    for arg in ("+key={secret:x}", "key={seed:1,secret:x}", "+key.secret_hex=x", "+key.passphrase=x", "key=abcdef",
+                "+key.secret=x", "+logger.api_key=x"):
         assert secret_override([arg]) is not None, arg
     for arg in ("key=env", "key=secret_file", "key.secret_file=/p", "key.seed=3", "+key={seed: 1}", "key.key_file=/k"):
         assert secret_override([arg]) is None, arg
