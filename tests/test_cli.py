@@ -153,8 +153,15 @@ def test_an_interrupted_encryption_is_marked_incomplete_and_the_same_command_res
     ciphers.create("etc", seed=1).save_key(tmp_path / "early.key", image_size=(16, 16))
     assert decrypt(tmp_path / "enc", tmp_path / "dec", tmp_path / "early.key") == 2
     assert "is incomplete" in capsys.readouterr().err
+    # between the two runs, one source image already encrypted changes, and a killed write left a temporary file
+    done = sorted(manifest["files"])[0]
+    changed = next(p for p in (tmp_path / "data").rglob("*") if p.is_file() and
+                   p.relative_to(tmp_path / "data").with_suffix(".png").as_posix() == done)
+    Image.fromarray(np.full((16, 16, 3), 77, np.uint8)).save(changed, quality=100)
+    (tmp_path / "enc" / ".stray.png.123.tmp").write_bytes(b"half")
     assert encrypt(tmp_path / "data", tmp_path / "enc", tmp_path / "k.key") == 0  # the same command
-    assert "(2 of them written by an interrupted run, verified)" in capsys.readouterr().out
+    assert "(1 of them written by an interrupted run, verified)" in capsys.readouterr().out  # the changed one redone
+    assert not list((tmp_path / "enc").rglob("*.tmp"))
     assert decrypt(tmp_path / "enc", tmp_path / "dec", tmp_path / "k.key") == 0
     # another job into that folder is refused, not mixed in
     assert encrypt(tmp_path / "data", tmp_path / "enc", tmp_path / "k3.key") == 2

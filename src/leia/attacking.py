@@ -177,7 +177,8 @@ def _attack(cfg: DictConfig, run_dir: Path, start: runs.Start, choices: dict | N
     trainer = runs.make_trainer(trainer_cfg, run_dir, loggers, checkpoints=attack.learned)
     victims_loader = DataLoader(TensorDataset(victims.images, torch.arange(len(victims))),
                                 batch_size=cfg.victims.batch_size, shuffle=False)
-    with runs.stops_cleanly(run_dir, {**description, **runs.run_fields(cfg), "config_digest": digest}):
+    with runs.stops_cleanly(run_dir, {**description, **runs.run_fields(cfg), "config_digest": digest},
+                            force=bool(cfg.get("force", False))):
         if attack.learned:
             fit(cfg, trainer, task, setting, resume)
         if attack.observes:

@@ -185,19 +185,33 @@ def read_manifest(folder: Path) -> dict | None:
     except (OSError, ValueError) as e:
         raise InputError(f"{path} is not readable JSON ({type(e).__name__}: {e})") from None
     if manifest.get("format") != FORMAT:
-        raise InputError(f"{path} was written by an older leia (no file list or checksums); encrypt the folder again")
+        raise InputError(f"{path} was written by an older leia (no file list or checksums), so nothing can check the "
+                         f"key or the files: ask for the folder to be encrypted again, or decrypt it with --force")
     return manifest
 
 
-def _write_manifest(dst: Path, header: dict, files: dict, complete: bool) -> None:
-    body = {**header, "complete": complete, "images": len(files), "files": dict(sorted(files.items()))}
+def _write_manifest(dst: Path, header: dict, files: dict, sources: dict, complete: bool) -> None:
+    """`files`: output PNG -> its SHA-256; `sources`: output PNG -> its source file's SHA-256 (a resumed
+    run re-encrypts an image whose source changed since)."""
+    body = {**header, "complete": complete, "images": len(files), "files": dict(sorted(files.items())),
+            "sources": dict(sorted(sources.items()))}
     write_atomic(dst / MANIFEST, (json.dumps(body, indent=1, sort_keys=True) + "\n").encode())
 
 
-def _verified(dst: Path, files: dict) -> dict:
-    """The listed files that exist with their checksum (an interrupted run's finished work)."""
+def _sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _verified(dst: Path, manifest: dict, entries: list[Entry]) -> dict:
+    """The listed files that exist with their checksum and whose source is unchanged (an
+    interrupted run's finished work); leftover temporary files of a killed write are removed."""
+    for tmp in dst.rglob(".*.tmp"):
+        tmp.unlink()
+    files, sources = manifest.get("files", {}), manifest.get("sources", {})
+    source_of = {e.out: e.path for e in entries}
     return {rel: sha for rel, sha in files.items()
-            if (dst / rel).is_file() and hashlib.sha256((dst / rel).read_bytes()).hexdigest() == sha}
+            if (dst / rel).is_file() and _sha(dst / rel) == sha
+            and rel in sources and _sha(source_of[rel]) == sources[rel]}
 
 
 def encrypt_folder(cipher: Cipher, src: Path, dst: Path, key_out: Path | None, progress: bool = True) -> Report:
@@ -235,22 +249,24 @@ def encrypt_folder(cipher: Cipher, src: Path, dst: Path, key_out: Path | None, p
             if key_out.exists() and not (done is not None and load(key_out).fingerprint == header["fingerprint"]):
                 raise FileExistsError(f"{key_out} already exists; refusing to overwrite a key file")
         written = done or {}
+        sources = {e.out: _sha(e.path) for e in entries if e.out in written}
         report.resumed = len(written)
         todo = [e for e in entries if e.out not in written]
-        _write_manifest(dst, header, written, complete=False)
+        _write_manifest(dst, header, written, sources, complete=False)
         with tqdm(total=len(entries), initial=len(written), desc=f"encrypt ({cipher.name})", unit="img",
                   disable=not progress) as bar:
             for group, x in _batches(todo, 3, report):
                 ids = [image_id(src, e.path) for e in group] if cipher.needs_ids else None
                 for entry, yi in zip(group, cipher.encrypt(x, ids=ids)):
                     written[entry.out] = write_png(dst / entry.out, yi)
-                _write_manifest(dst, header, written, complete=False)
+                    sources[entry.out] = _sha(entry.path)
+                _write_manifest(dst, header, written, sources, complete=False)
                 bar.update(len(group))
         if key_out is not None and not key_out.exists():
             cipher.save_key(key_out, image_size=size if cipher.shape_dependent else None)
         if key_out is not None:
             report.key_file = str(key_out)
-        _write_manifest(dst, header, written, complete=True)
+        _write_manifest(dst, header, written, sources, complete=True)
     report.images, report.fingerprint = len(written), header["fingerprint"]
     return report
 
@@ -273,7 +289,7 @@ def _resumable(dst: Path, header: dict, entries: list[Entry]) -> dict | None:
         why = (f"its {', '.join(differs)} differ" if differs else f"it holds files this source does not ({strays[0]})")
         raise InputError(f"{dst} holds an interrupted encryption of another job ({why}); finish it with its own "
                          f"command, or choose an empty output folder")
-    return _verified(dst, manifest.get("files", {}))
+    return _verified(dst, manifest, entries)
 
 
 def _check_key(cipher: Cipher, manifest: dict, src: Path) -> None:
@@ -301,7 +317,7 @@ def decrypt_folder(cipher: Cipher, src: Path, dst: Path, progress: bool = True, 
     files = [p for p in list_images(src) if p.suffix.lower() == ".png"]
     if not files:
         raise InputError(f"no encrypted PNGs found under {src}")
-    manifest = read_manifest(src)
+    manifest = None if force else read_manifest(src)
     if not force:
         if manifest is None:
             raise InputError(f"{src} has no {MANIFEST}: it was not written by `leia encrypt` (or its manifest was "
@@ -322,7 +338,7 @@ def decrypt_folder(cipher: Cipher, src: Path, dst: Path, progress: bool = True, 
                                  if part)
                              + ". Per-image keys follow file names, so a renamed file would decrypt to noise")
         for path in files:  # every checksum before anything is written
-            if hashlib.sha256(path.read_bytes()).hexdigest() != listed[path.relative_to(src).as_posix()]:
+            if _sha(path) != listed[path.relative_to(src).as_posix()]:
                 raise InputError(f"{path}: its checksum does not match the manifest (the file was altered after "
                                  f"encryption); --force decrypts it anyway")
     channels = cipher.cipher_shape(cipher.block_size, cipher.block_size)[0]

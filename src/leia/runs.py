@@ -190,26 +190,38 @@ def _refuse_key(run_dir: Path, what: str, old: str | None, new: str) -> None:
 def finished_run(cfg: DictConfig, run_dir: Path, cipher: ciphers.Cipher, summary: Callable,
                  redo: str) -> dict | None:
     """Unless force=true, the finished run of this configuration and key in the run directory
-    (printing its summary), if any. A finished run of another configuration or key is refused with
-    what changed; one that differs only in `RESUMABLE` settings (more epochs) is continued."""
+    (printing its summary), if any. A finished run of another key or configuration is refused with
+    what changed. Of the `RESUMABLE` settings, more epochs continue a finished training run from its
+    checkpoint, fewer are refused (another run), and the others change nothing."""
     metrics = run_dir / METRICS
     if cfg.get("force", False) or not metrics.is_file() or not (done := read_json(metrics)).get("complete"):
         return None
-    record = read_json(run_dir / RECORD) if (run_dir / RECORD).is_file() else {}
+    if done.get("status") == "not_applicable":  # holds no result: a changed cell just runs again
+        return done if done.get("config_digest") == config_digest(cfg) else _announce(None)
+    if done.get("identity_version") != IDENTITY_VERSION:
+        raise InputError(f"{run_dir} holds a finished run written before a run's identity included its key "
+                         f"(an older leia), so nothing tells which key made it: {_choices(run_dir)}")
+    now = cipher.fingerprint_for(tuple(done["image_size"]))
+    if now != done["key_fingerprint"]:
+        _refuse_key(run_dir, "a finished run", done["key_fingerprint"], now)
     if done.get("config_digest") != config_digest(cfg):
-        if record.get("identity") == identity_digest(cfg):
-            return None  # e.g. trainer.max_epochs raised: the run continues from its checkpoint
-        _refuse_changes(run_dir, "a finished run", record.get("config"), computed(cfg))
-    if done.get("status") == "complete":  # not_applicable cells hold no key, and need none
-        if done.get("identity_version") != IDENTITY_VERSION:
-            raise InputError(f"{run_dir} holds a finished run written before a run's identity included its key "
-                             f"(an older leia), so nothing tells which key made it: {_choices(run_dir)}")
-        now = cipher.fingerprint_for(tuple(done["image_size"]))
-        if now != done["key_fingerprint"]:
-            _refuse_key(run_dir, "a finished run", done["key_fingerprint"], now)
+        record = read_json(run_dir / RECORD) if (run_dir / RECORD).is_file() else {}
+        if record.get("identity") != identity_digest(cfg):
+            _refuse_changes(run_dir, "a finished run", record.get("config"), computed(cfg))
+        if done.get("task") == "train" and cfg.trainer.max_epochs != done.get("epochs"):
+            if cfg.trainer.max_epochs > done.get("epochs", 0):
+                return None  # more epochs: the run continues from its checkpoint
+            raise InputError(f"{run_dir} holds a finished run of {done.get('epochs')} epochs; "
+                             f"trainer.max_epochs={cfg.trainer.max_epochs} is another run: give it another name "
+                             f"(name=...), or re-run with force=true")
     print(f"{metrics} is complete; nothing to do (force=true {redo})")
     print(summary(done, run_dir))
     return done
+
+
+def _announce(value):
+    print("the cell's configuration changed since it was recorded as not applicable: running it again")
+    return value
 
 
 def identity_digest(cfg: DictConfig) -> str:
@@ -225,7 +237,12 @@ def begin(cfg: DictConfig, run_dir: Path, cipher: ciphers.Cipher, image_size: tu
     (none with force=true)."""
     last = run_dir / CHECKPOINT
     fingerprint = cipher.fingerprint_for(image_size)
-    resume = last.is_file() and not cfg.get("force", False)
+    force = bool(cfg.get("force", False))
+    if force and is_rank_zero():  # from scratch: nothing may resume from, or stand for, the old run
+        for path in (last, run_dir / METRICS):
+            if path.is_file():
+                path.replace(path.with_name(f"{path.stem}.before-force{path.suffix}"))
+    resume = last.is_file() and not force
     if resume:
         if not zipfile.is_zipfile(last):  # torch checkpoints are zip archives
             raise InputError(f"{last} is empty, truncated or not a checkpoint, so the run cannot resume from it: "
@@ -246,11 +263,15 @@ def begin(cfg: DictConfig, run_dir: Path, cipher: ciphers.Cipher, image_size: tu
 
 
 def is_rank_zero() -> bool:
-    """Whether this process is the first of its run (DDP and SLURM tasks start one process each)."""
-    for var in ("RANK", "SLURM_PROCID", "LOCAL_RANK"):
-        if os.environ.get(var) not in (None, ""):
-            return int(os.environ[var]) == 0
-    return True
+    """Whether this process is the first of its run: every rank variable that is set says 0 (DDP
+    processes Lightning starts get LOCAL_RANK/NODE_RANK, also inside an interactive SLURM shell
+    whose SLURM_PROCID they inherit; SLURM tasks get SLURM_PROCID; torchrun sets RANK)."""
+    return all(int(os.environ[var]) == 0 for var in ("RANK", "LOCAL_RANK", "NODE_RANK", "SLURM_PROCID")
+               if os.environ.get(var) not in (None, ""))
+
+
+class DirectoryBusy(InputError):
+    """Another run holds the directory: nothing may be written there on this run's behalf."""
 
 
 @contextmanager
@@ -267,8 +288,8 @@ def claimed(run_dir: Path) -> Iterator[None]:
         except BlockingIOError:
             f.seek(0)
             holder = f.read().strip() or "another process"
-            raise InputError(f"{run_dir} is in use by another run ({holder}); wait for it to end, or give this run "
-                             f"another name (name=...)") from None
+            raise DirectoryBusy(f"{run_dir} is in use by another run ({holder}); wait for it to end, or give this "
+                                f"run another name (name=...)") from None
         f.seek(0)
         f.truncate()
         f.write(f"pid {os.getpid()} on {socket.gethostname()}")
@@ -280,7 +301,7 @@ def claimed(run_dir: Path) -> Iterator[None]:
 
 
 @contextmanager
-def stops_cleanly(run_dir: Path, record: dict) -> Iterator[None]:
+def stops_cleanly(run_dir: Path, record: dict, force: bool = False) -> Iterator[None]:
     """Around fit and test: Lightning ends them on SIGTERM with a SystemExit whose status is 0, and
     SaveOnSignal stops a run after saving on USR2 (no scheduler to requeue it). Both leave
     checkpoints/last.ckpt; record the run as interrupted and exit non-zero, so that a sweep or a
@@ -291,11 +312,12 @@ def stops_cleanly(run_dir: Path, record: dict) -> Iterator[None]:
         yield
     except (SIGTERMException, Interrupted) as e:
         name = "SIGTERM" if isinstance(e, SIGTERMException) else e.signal_name
+        again = "the same command without force=true resumes it" if force else "the same command resumes it"
         if is_rank_zero():
             finished = (run_dir / METRICS).is_file() and read_json(run_dir / METRICS).get("complete")
             target = run_dir / (INTERRUPTED if finished else METRICS)  # never over a finished run
             write_metrics(target, {**record, "status": "interrupted", "complete": False,
-                                   "reason": f"stopped by {name}; the same command resumes it"})
+                                   "reason": f"stopped by {name}; {again}"})
             print(status_line({**record, "status": "interrupted", "reason": f"stopped by {name}"}, run_dir), flush=True)
         raise SystemExit(128 + signal.SIGTERM if name == "SIGTERM" else 1) from None
 
@@ -421,8 +443,9 @@ class AtomicCheckpointIO(TorchCheckpointIO):
 
 def make_trainer(trainer_cfg: dict, run_dir: Path, loggers: list, checkpoints: bool, callbacks: tuple = (),
                  every_n_steps: int | None = None, **options) -> L.Trainer:
-    """The trainer of every run. With checkpoints: last.ckpt at every epoch end (and every
-    `every_n_steps`), and on SIGUSR2 (`SaveOnSignal`, after the run's own `callbacks`)."""
+    """The trainer of every run. With checkpoints: last.ckpt at every epoch end, or every
+    `every_n_steps` optimizer steps when that is set (Lightning then skips the epoch-end saves), and
+    on SIGUSR2 or SIGTERM (`SaveOnSignal`, after the run's own `callbacks`)."""
     from lightning.pytorch.callbacks import ModelCheckpoint
 
     callbacks = list(callbacks)

@@ -25,7 +25,8 @@ from omegaconf import DictConfig
 
 from .errors import LeiaError, NotApplicable
 from .records import redact, write_metrics
-from .runs import FAILED, METRICS, config_digest, describe, finish_wandb, in_sweep, run_fields
+from .runs import (FAILED, METRICS, DirectoryBusy, config_digest, describe, finish_wandb, in_sweep, is_rank_zero,
+                   run_fields)
 
 
 def identity(cfg: DictConfig, choices: dict, task: str) -> dict:
@@ -44,7 +45,11 @@ def run_job(run: Callable, cfg: DictConfig, run_dir: str | Path, choices: dict, 
     run_dir = Path(run_dir)
     try:
         return run(cfg, run_dir, choices=choices)
+    except DirectoryBusy:
+        raise  # the running run owns that directory: record nothing there
     except NotApplicable as e:
+        if not is_rank_zero():
+            raise
         record = {**identity(cfg, choices, task), "status": "not_applicable", "complete": True,
                   "config_digest": config_digest(cfg), "reason": str(e)}
         run_dir.mkdir(parents=True, exist_ok=True)
@@ -53,6 +58,8 @@ def run_job(run: Callable, cfg: DictConfig, run_dir: str | Path, choices: dict, 
         return record
     except Exception as e:
         finish_wandb(failed=True)
+        if not is_rank_zero():  # one record per job, from its first process
+            raise
         lines = traceback.format_exception(e)
         record = {**identity(cfg, choices, task), "status": "failed", "complete": False,
                   "config_digest": config_digest(cfg), "error": redact(f"{type(e).__name__}: {e}"),

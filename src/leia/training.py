@@ -152,7 +152,8 @@ def _train(cfg: DictConfig, run_dir: Path, start: runs.Start, choices: dict | No
     if trainer.is_global_zero:
         log_samples(loggers, dm, run_dir)
     best = None
-    with runs.stops_cleanly(run_dir, {**description, **runs.run_fields(cfg), "config_digest": digest}):
+    with runs.stops_cleanly(run_dir, {**description, **runs.run_fields(cfg), "config_digest": digest},
+                            force=bool(cfg.get("force", False))):
         if not converting:
             trainer.fit(model, datamodule=dm, ckpt_path=resume)
             best = _value(trainer.callback_metrics.get("val/acc1_best"))  # the papers report the best epoch

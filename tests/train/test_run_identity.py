@@ -41,6 +41,53 @@ def test_an_interrupted_run_resumes_only_its_own_configuration(tmp_path, capsys)
     assert "resuming from" in capsys.readouterr().out and more["epochs"] == 3
     assert run_train([*SHORT, "trainer.max_epochs=3"], tmp_path)[0] == more
     assert "nothing to do" in capsys.readouterr().out
+    with pytest.raises(InputError, match="finished run of 3 epochs; trainer.max_epochs=2 is another run"):
+        run_train([*SHORT, "trainer.max_epochs=2"], tmp_path)  # fewer epochs would overwrite it
+
+
+def test_force_moves_the_old_checkpoint_and_result_aside(tmp_path):
+    first, run_dir = run_train(SHORT, tmp_path)
+    forced, _ = run_train([*SHORT, "force=true"], tmp_path)
+    assert (run_dir / "checkpoints" / "last.before-force.ckpt").is_file()  # nothing resumes from the old run
+    assert json.loads((run_dir / "metrics.before-force.json").read_text()) == first  # nothing is lost
+    assert json.loads((run_dir / "metrics.json").read_text()) == forced
+
+
+def test_a_cell_once_not_applicable_runs_again_when_its_configuration_changed(tmp_path, capsys):
+    run_dir = tmp_path / "identity"
+    run_dir.mkdir()
+    (run_dir / "metrics.json").write_text(json.dumps({"complete": True, "status": "not_applicable", "config_digest": "old"}))
+    done, _ = run_train(SHORT, tmp_path)
+    assert done["status"] == "complete" and "running it again" in capsys.readouterr().out
+
+
+def test_only_the_first_process_of_a_run_counts_as_rank_zero(monkeypatch):
+    for var in ("RANK", "LOCAL_RANK", "NODE_RANK", "SLURM_PROCID"):
+        monkeypatch.delenv(var, raising=False)
+    assert runs.is_rank_zero()
+    monkeypatch.setenv("SLURM_PROCID", "0")  # an interactive SLURM shell ...
+    assert runs.is_rank_zero()
+    monkeypatch.setenv("LOCAL_RANK", "1")  # ... where Lightning started a second process
+    assert not runs.is_rank_zero()
+    monkeypatch.setenv("LOCAL_RANK", "0")
+    monkeypatch.setenv("NODE_RANK", "1")  # the first process of the second node
+    assert not runs.is_rank_zero()
+
+
+def test_a_sweep_job_refused_by_a_busy_directory_records_nothing_there(tmp_path, monkeypatch):
+    from leia import sweeps
+
+    monkeypatch.setattr(sweeps, "in_sweep", lambda: True)
+    run_dir = tmp_path / "cell"
+
+    def job(cfg, run_dir, choices):
+        with runs.claimed(run_dir):
+            return {}
+
+    with runs.claimed(run_dir):
+        with pytest.raises(runs.DirectoryBusy):
+            sweeps.run_job(job, None, run_dir, {}, task="train")
+    assert not (run_dir / "metrics.json").exists()
 
 
 def test_another_key_is_another_run(tmp_path, monkeypatch):
