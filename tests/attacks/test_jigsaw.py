@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from leia import attacks, ciphers
-from leia.attacks.blocks import flat_blocks, to_blocks
+from leia.attacks.blocks import flatten_blocks, to_blocks
 from leia.attacks.jigsaw import Tones, estimate_block_permutation, solve
 from leia.errors import InputError
 from tests.attacks.helpers import access_for, cifar, photos
@@ -60,7 +60,7 @@ def test_vit_block_pixel_permutation_is_estimated_from_pooled_cipher_statistics(
     v = ciphers.create("vit_block", seed=seed, block_size=4, np=np_mask)
     a = attacks.create("jigsaw")
     a.prepare(access_for(v, (32, 32)))
-    a.estimate = estimate_block_permutation(flat_blocks(v.encrypt(x), 4).reshape(-1, 48), 4, np_mask)
+    a.estimate = estimate_block_permutation(flatten_blocks(v.encrypt(x), 4).reshape(-1, 48), 4, np_mask)
     got = a.key_metrics(v)
     assert got["pixel_permutation_up_to_symmetry"] == 1.0
     assert got.get("np_mask_up_to_negative", 1.0) == 1.0

@@ -11,7 +11,7 @@ from leia import attacks, ciphers
 from leia.attacks import pooled
 from leia.attacks.assembly import COMPOSE, D4, INVERSE, TreeAssembly, move
 from leia.attacks.base import Access, NotApplicable
-from leia.attacks.jigsaw import dihedral_t
+from leia.attacks.blocks import dihedral
 from leia.attacks.metrics import ssim
 from leia.errors import InputError
 from tests.attacks.helpers import cifar, cifar_folder
@@ -204,8 +204,8 @@ def test_dihedral_tables_agree_with_the_block_transforms():
     for g in range(D4):
         assert int(COMPOSE[g, INVERSE[g]]) == 0
         for h in range(D4):
-            assert torch.equal(dihedral_t(dihedral_t(grid, h), g), dihedral_t(grid, int(COMPOSE[g, h])))
-        moved = dihedral_t(grid, g)
+            assert torch.equal(dihedral(dihedral(grid, h), g), dihedral(grid, int(COMPOSE[g, h])))
+        moved = dihedral(grid, g)
         for dr, dc in ((0, 1), (1, 0), (1, 2)):  # cell (2+dr, 2+dc) lands at centre + move(g, dr, dc)
             r, c = move(g, dr, dc)
             assert int(moved[2 + r, 2 + c, 0]) == int(grid[2 + dr, 2 + dc, 0])
@@ -223,15 +223,15 @@ def test_tree_assembly_reassembles_pooled_pieces_in_a_non_square_frame():
     where = torch.randperm(p, generator=g)  # piece i comes from slot where[i]
     orient = torch.randint(0, D4, (p,), generator=g)
     tiles = to_blocks(images, 4)  # [N, P, 4, 4, 3]
-    pieces = torch.stack([dihedral_t(tiles[:, where[i]], int(INVERSE[orient[i]])) for i in range(p)], 1)
+    pieces = torch.stack([dihedral(tiles[:, where[i]], int(INVERSE[orient[i]])) for i in range(p)], 1)
     lr, tb = pooled.compatibility(pieces, D4)
     placement = TreeAssembly(lr, tb, p, D4, rows, cols).solve()
     assembled = torch.empty_like(pieces)
     for i in range(p):
-        assembled[:, placement.slot[i]] = dihedral_t(pieces[:, i], int(placement.orientation[i]))
+        assembled[:, placement.slot[i]] = dihedral(pieces[:, i], int(placement.orientation[i]))
     picture = from_blocks(assembled, 24, 32)
     as_hwc = lambda x: x.permute(0, 2, 3, 1)  # noqa: E731
-    assert any(torch.equal(dihedral_t(as_hwc(picture), t), as_hwc(images)) for t in (0, 2, 4, 6))
+    assert any(torch.equal(dihedral(as_hwc(picture), t), as_hwc(images)) for t in (0, 2, 4, 6))
 
 
 def test_leading_signs_and_colour_sync_find_relative_tones():

@@ -11,7 +11,7 @@ seed, no early decision rests on one piece's neighbourhood; the ranking is over 
 Pieces the tree leaves out (when a cluster would not fit) are placed last, each where it fits its
 placed neighbours best.
 
-The dihedral group is handled numerically, with `jigsaw.dihedral_t`'s convention (code g: g % 4
+The dihedral group is handled numerically, with `jigsaw.dihedral`'s convention (code g: g % 4
 counter-clockwise quarter turns, then a left-right mirror when g >= 4), so positions and piece
 orientations always transform together.
 """
@@ -22,18 +22,19 @@ from dataclasses import dataclass
 
 import torch
 
-from .jigsaw import _normalise, dihedral_t
+from .blocks import dihedral
+from .jigsaw import _normalise
 
 D4 = 8
 
 
 def _d4_tables():
     grid = torch.arange(9).reshape(3, 3, 1)
-    views = [dihedral_t(grid, g) for g in range(D4)]
+    views = [dihedral(grid, g) for g in range(D4)]
     compose = torch.empty(D4, D4, dtype=torch.long)  # compose[g, h]: h first, then g
     for g in range(D4):
         for h in range(D4):
-            both = dihedral_t(views[h], g)
+            both = dihedral(views[h], g)
             compose[g, h] = next(k for k in range(D4) if torch.equal(views[k], both))
     inverse = torch.tensor([next(k for k in range(D4) if compose[g, k] == 0) for g in range(D4)])
     # where a displacement (dr, dc) from the centre goes when the whole grid is transformed by g
@@ -59,7 +60,7 @@ def move(g: int, dr: int, dc: int) -> tuple[int, int]:
 @dataclass
 class Placement:
     """Per piece: its slot in the rows×cols frame (raster order) and the orientation g in which it
-    appears there (the piece as seen in the frame is dihedral_t(piece, g))."""
+    appears there (the piece as seen in the frame is dihedral(piece, g))."""
 
     slot: torch.Tensor
     orientation: torch.Tensor

@@ -23,7 +23,7 @@ import torch
 from .. import ciphers
 from ..checks import check_int
 from .base import Access, Attack, Outcome, cipher_view, register
-from .blocks import flat_blocks, to_nibbles
+from .blocks import flatten_blocks, to_nibbles
 
 SECONDS_PER_YEAR = 365.25 * 24 * 3600
 
@@ -54,8 +54,8 @@ def toy_search(seed: int = 0, pixels: int = 64, sample: int = 72) -> dict:
     victim = ciphers.create("tanaka", block_size=1, flip="independent", secret=os.urandom(32))
     g = torch.Generator().manual_seed(seed)
     plain = torch.randint(0, 256, (1, 3, 1, pixels), dtype=torch.uint8, generator=g)
-    x = to_nibbles(flat_blocks(plain, 1))[0].long()  # [N, 6]
-    y = to_nibbles(flat_blocks(victim.encrypt(plain), 1))[0].long()
+    x = to_nibbles(flatten_blocks(plain, 1))[0].long()  # [N, 6]
+    y = to_nibbles(flatten_blocks(victim.encrypt(plain), 1))[0].long()
     perms = torch.tensor(list(itertools.permutations(range(6))))  # [720, 6]
     flips = (torch.arange(64)[:, None] >> torch.arange(6)) & 1  # [64, 6]
     start = time.perf_counter()

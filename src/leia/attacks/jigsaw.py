@@ -38,7 +38,7 @@ from ..ciphers.color import ycbcr_to_rgb
 from ..ciphers.layout import COLOR_PERMS
 from ..errors import InputError
 from .base import Access, Attack, Outcome, register
-from .blocks import flat_blocks, from_blocks, to_blocks
+from .blocks import dihedral, flatten_blocks, from_blocks, to_blocks
 from .fold import fold
 from .metrics import ssim
 
@@ -47,12 +47,6 @@ MAX_TABLE = 400_000_000  # entries of one direction's compatibility table (float
 # The attacker's model of natural images inside a block: pixel correlation SPATIAL_RHO^(city-block
 # distance), a typical value for photos (only its monotone decay matters to the layout search).
 SPATIAL_RHO = 0.92
-
-
-def dihedral_t(b: torch.Tensor, code: int) -> torch.Tensor:
-    """layout.dihedral for torch blocks [..., M, M, C]."""
-    out = torch.rot90(b, k=code % 4, dims=(-3, -2))
-    return out.flip(-2) if code >= 4 else out
 
 
 def edge_features(pieces: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -126,7 +120,7 @@ class GreedySolver:
     def __init__(self, pieces: torch.Tensor, rows: int, cols: int, orientations: int, tones: Tones):
         p, o, t = len(pieces), orientations, len(tones)
         self.p, self.o, self.t, self.rows, self.cols, self.tones = p, o, t, rows, cols, tones
-        oriented = torch.stack([dihedral_t(pieces, v) for v in range(o)], 1).reshape(p * o, *pieces.shape[1:]).float()
+        oriented = torch.stack([dihedral(pieces, v) for v in range(o)], 1).reshape(p * o, *pieces.shape[1:]).float()
         e = edge_features(oriented)
         toned = [edge_features(tones.apply(k, oriented)) for k in range(t)]
         # D[x, y, k]: piece-orientation x (tone 0) against y under relative tone k
@@ -335,7 +329,7 @@ class Jigsaw(Attack):
 
     def observe(self, y: torch.Tensor) -> None:
         """vit_block: pool the block statistics of every victim ciphertext (all share the key)."""
-        moments = block_moments(flat_blocks(y.cpu(), self.m).reshape(-1, 3 * self.m**2))
+        moments = block_moments(flatten_blocks(y.cpu(), self.m).reshape(-1, 3 * self.m**2))
         self.moments = moments if self.moments is None else tuple(a + b for a, b in zip(self.moments, moments))
         self.estimate = None
 
@@ -347,7 +341,7 @@ class Jigsaw(Attack):
         if self.scheme == "vit_block":
             np_mask = bool(self.access.params.get("np"))
             if self.moments is None:  # nothing pooled: this batch's own statistics
-                src, flips = estimate_block_permutation(flat_blocks(y.cpu(), m).reshape(-1, 3 * m * m), m, np_mask,
+                src, flips = estimate_block_permutation(flatten_blocks(y.cpu(), m).reshape(-1, 3 * m * m), m, np_mask,
                                                         self.params.restarts)
             else:
                 if self.estimate is None:
@@ -364,7 +358,7 @@ class Jigsaw(Attack):
         images, solutions = [], []
         for i in range(b):
             slots, orient, tone = solve(pieces[i], rows, cols, orientations, tones, self.params.seeds)
-            placed = torch.stack([tones.apply(int(tone[q]), dihedral_t(pieces[i][q], int(orient[q])))
+            placed = torch.stack([tones.apply(int(tone[q]), dihedral(pieces[i][q], int(orient[q])))
                                   for q in range(len(slots))])
             arranged = torch.empty_like(placed)
             arranged[slots] = placed
@@ -384,7 +378,7 @@ class Jigsaw(Attack):
         truth = torch.argsort(torch.from_numpy(np.asarray(comps["pixel_perm"])))
         src, flips = self.estimate
         index = torch.arange(3 * m * m).reshape(m, m, 3)
-        up_to = max(float((src == truth[dihedral_t(index, g)[..., torch.from_numpy(COLOR_PERMS[s])].reshape(-1)])
+        up_to = max(float((src == truth[dihedral(index, g)[..., torch.from_numpy(COLOR_PERMS[s])].reshape(-1)])
                           .float().mean()) for g in range(8) for s in range(6))
         out = {"pixel_permutation_exact": float((src == truth).float().mean()),
                "pixel_permutation_up_to_symmetry": up_to}
@@ -419,8 +413,8 @@ class Jigsaw(Attack):
             labels[outcome.solution[i]] = origin  # original slot of the piece now at each slot
             best = (-1.0, -1.0, 0)
             for g in geometry:
-                moved = dihedral_t(rec.permute(1, 2, 0), g).permute(2, 0, 1)
-                lab = labels if self.grayscale else dihedral_t(labels.reshape(rows, cols, 1), g).reshape(-1)
+                moved = dihedral(rec.permute(1, 2, 0), g).permute(2, 0, 1)
+                lab = labels if self.grayscale else dihedral(labels.reshape(rows, cols, 1), g).reshape(-1)
                 if self.grayscale:  # the frame of plane blocks: position and label must agree
                     d = (lab == torch.arange(rows * cols)).float().mean()
                 else:
@@ -431,7 +425,7 @@ class Jigsaw(Attack):
                 nb = (right.sum() + down.sum()).float() / (rows * (cols - 1) + (rows - 1) * cols)
                 if (float(d), float(nb)) > best[:2]:
                     best = (float(d), float(nb), g)
-            moved = dihedral_t(rec.permute(1, 2, 0), best[2]).permute(2, 0, 1)
+            moved = dihedral(rec.permute(1, 2, 0), best[2]).permute(2, 0, 1)
             variants = torch.stack([moved[torch.from_numpy(COLOR_PERMS[cs])] ^ (255 * n) for cs, n in colours])
             direct.append(best[0])
             neighbour.append(best[1])

@@ -19,7 +19,7 @@ from __future__ import annotations
 import torch
 
 from ..ciphers.layout import COLOR_PERMS, COLOR_PERMS_INV
-from .jigsaw import dihedral_t
+from .blocks import dihedral
 
 _INV = torch.from_numpy(COLOR_PERMS_INV)
 
@@ -102,7 +102,7 @@ def compatibility(blocks: torch.Tensor, orientations: int, chunk_values: int = 2
     gram = {"lr": torch.zeros(po, po, dtype=torch.double), "tb": torch.zeros(po, po, dtype=torch.double)}
     for s in range(0, n, step):
         z = blocks[s : s + step].float()
-        o = torch.stack([dihedral_t(z, a) for a in range(orientations)], 2).reshape(len(z), po, m, m, c)
+        o = torch.stack([dihedral(z, a) for a in range(orientations)], 2).reshape(len(z), po, m, m, c)
         f = {
             "R": torch.cat([2 * o[:, :, :, -1] - o[:, :, :, -2], o[:, :, :, -1]], 2),
             "L": torch.cat([o[:, :, :, 0], 2 * o[:, :, :, 0] - o[:, :, :, 1]], 2),

@@ -25,7 +25,7 @@ import torch
 
 from ..checks import check_choice
 from .base import Access, Attack, Outcome, register
-from .blocks import flat_blocks, from_nibbles, to_nibbles, unflat_blocks
+from .blocks import flatten_blocks, from_nibbles, to_nibbles, unflatten_blocks
 
 MODES = {"nibbles": "CPA", "bytes": "CPA", "kpa": "KPA"}
 
@@ -35,7 +35,7 @@ def nibble_probe(m: int) -> torch.Tensor:
     d2 = 6 * m * m
     t = torch.arange(max(1, math.ceil(math.log2(d2))))
     nibbles = ((torch.arange(d2)[None, :] >> t[:, None]) & 1).to(torch.uint8)  # [T, 2d]
-    return unflat_blocks(from_nibbles(nibbles)[None], 3, m, m * len(t), m)
+    return unflatten_blocks(from_nibbles(nibbles)[None], 3, m, m * len(t), m)
 
 
 def byte_probes(m: int) -> torch.Tensor:
@@ -76,7 +76,7 @@ class TanakaCPA(Attack):
     # ---------------------------------------------------------------- the three recoveries
     def _nibbles(self) -> None:
         probe = nibble_probe(self.m).to(self.access.device)
-        out = to_nibbles(flat_blocks(self.access.oracle(probe), self.m))[0].long().cpu()  # [T, 2d]
+        out = to_nibbles(flatten_blocks(self.access.oracle(probe), self.m))[0].long().cpu()  # [T, 2d]
         flipped = out >= 8
         bits = torch.where(flipped, 15 - out, out) & 1
         self.source = (bits << torch.arange(len(bits))[:, None]).sum(0)
@@ -84,7 +84,7 @@ class TanakaCPA(Attack):
 
     def _bytes(self) -> None:
         m, d = self.m, 3 * self.m**2
-        y = flat_blocks(self.access.oracle(byte_probes(m).to(self.access.device)), m)[:, 0].long().cpu()  # [M², d]
+        y = flatten_blocks(self.access.oracle(byte_probes(m).to(self.access.device)), m)[:, 0].long().cpu()  # [M², d]
         flipped = (y > 127) & (y != 255)
         v = torch.where(flipped, 255 - y, y)
         helper, dst, value = torch.nonzero(v[:, :, None] == torch.tensor([1, 2, 3]), as_tuple=True)
@@ -105,7 +105,7 @@ class TanakaCPA(Attack):
            (`_bytes` writes 0). Of several matches, their loop keeps the last in (row, column,
            channel) order."""
         m, d = self.m, 3 * self.m**2
-        y = flat_blocks(self.access.oracle(byte_probes(m).to(self.access.device)), m)[:, 0].long().cpu()  # [M², d]
+        y = flatten_blocks(self.access.oracle(byte_probes(m).to(self.access.device)), m)[:, 0].long().cpu()  # [M², d]
         flipped = (y > 127) & (y != 255)
         parity = (flipped.sum(0) % 2).long()  # per byte position of the attacked image
         v = torch.where(flipped, 255 - y, y)
@@ -127,8 +127,8 @@ class TanakaCPA(Attack):
         from scipy.optimize import linear_sum_assignment
 
         plain, cipher = self.access.known
-        xp = to_nibbles(flat_blocks(plain, self.m)).reshape(-1, self.d2).long().cpu()
-        xc = to_nibbles(flat_blocks(cipher, self.m)).reshape(-1, self.d2).long().cpu()
+        xp = to_nibbles(flatten_blocks(plain, self.m)).reshape(-1, self.d2).long().cpu()
+        xc = to_nibbles(flatten_blocks(cipher, self.m)).reshape(-1, self.d2).long().cpu()
         same = torch.zeros(self.d2, self.d2, dtype=torch.long)
         negated = torch.zeros_like(same)
         for s in range(0, len(xp), 256):  # mismatch counts over all known blocks
@@ -143,15 +143,15 @@ class TanakaCPA(Attack):
     # ---------------------------------------------------------------- decryption with the recovered map
     def reconstruct(self, y: torch.Tensor, hint=None) -> Outcome:
         b, _, h, w = y.shape
-        out = to_nibbles(flat_blocks(y, self.m))  # [B, N, 2d]
+        out = to_nibbles(flatten_blocks(y, self.m))  # [B, N, 2d]
         if self.gather is not None:
             plain = out[..., self.gather.to(out.device)] ^ self.gather_mask.to(out.device, torch.uint8)
-            return Outcome(unflat_blocks(from_nibbles(plain), 3, h, w, self.m))
+            return Outcome(unflatten_blocks(from_nibbles(plain), 3, h, w, self.m))
         known = self.source >= 0
         plain = torch.zeros_like(out)
         mask = self.mask[known].to(out.device, torch.uint8)
         plain[..., self.source[known].to(out.device)] = out[..., known.to(out.device)] ^ mask
-        return Outcome(unflat_blocks(from_nibbles(plain), 3, h, w, self.m))
+        return Outcome(unflatten_blocks(from_nibbles(plain), 3, h, w, self.m))
 
     def key_metrics(self, victim) -> dict[str, float]:
         truth_p = torch.from_numpy(np.asarray(victim.components(self.m, self.m)["P"])).long()

@@ -23,7 +23,7 @@ from ...ciphers.layout import COLOR_PERMS, positions
 from ...registry import Registry
 from ..assembly import COMPOSE
 from ..base import Access
-from ..jigsaw import dihedral_t
+from ..blocks import dihedral
 
 STRATEGIES: Registry = Registry("shared_key strategy")
 register = STRATEGIES.register
@@ -136,7 +136,7 @@ def block_units(h: int, w: int, m: int, channels: int = 3) -> torch.Tensor:
 
 def apply_frame(slot: torch.Tensor, orientation: torch.Tensor, g: int, rows: int, cols: int):
     """Slots and piece orientations after transforming the whole frame by dihedral g."""
-    grid = dihedral_t(torch.arange(rows * cols).reshape(rows, cols, 1), g)[..., 0]
+    grid = dihedral(torch.arange(rows * cols).reshape(rows, cols, 1), g)[..., 0]
     where = torch.empty(rows * cols, dtype=torch.long)
     where[grid.reshape(-1)] = torch.arange(grid.numel())
     return where[slot], COMPOSE[g][orientation]

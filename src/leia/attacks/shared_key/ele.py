@@ -21,8 +21,8 @@ import dataclasses
 import numpy as np
 import torch
 
-from ..blocks import flat_blocks, to_nibbles
-from ..jigsaw import block_moments, dihedral_t, estimate_from_moments
+from ..blocks import dihedral, flatten_blocks, to_nibbles
+from ..jigsaw import block_moments, estimate_from_moments
 from .. import pooled
 from .base import Strategy, apply_frame, block_units, register, symmetries
 from .etc import solve_pieces
@@ -83,7 +83,7 @@ class EleStrategy(Strategy):
         n, _, h, w = y.shape
         rows, cols = h // m, w // m
         p = rows * cols
-        nib = to_nibbles(flat_blocks(y, m))  # [N, P, 2d]
+        nib = to_nibbles(flatten_blocks(y, m))  # [N, P, 2d]
         x = nib.double() - nib.double().mean(0)
         cov = torch.einsum("npa,npb->pab", x, x)
         std = cov.diagonal(dim1=1, dim2=2).clamp_min(1e-12).sqrt()
@@ -144,7 +144,7 @@ class EleStrategy(Strategy):
         negated = torch.zeros(p, 2 * d, dtype=torch.bool)
         for i in range(p):  # a loop over pieces
             b = int(pieces.slot[i])
-            reads = dihedral_t(toned[i], int(pieces.orientation[i])).reshape(-1)
+            reads = dihedral(toned[i], int(pieces.orientation[i])).reshape(-1)
             keys[b, high[i][layout[i][reads]]] = d + torch.arange(d)
             negated[b, high[i]] = flips[i] ^ bool(pieces.negated[i])
         return keys, negated
@@ -160,7 +160,7 @@ class EleStrategy(Strategy):
         for g in range(8):  # the pieces of each orientation at once
             which = torch.nonzero(pieces.orientation == g).flatten()
             if len(which):
-                placed[:, pieces.slot[which]] = dihedral_t(blocks[:, which], g)
+                placed[:, pieces.slot[which]] = dihedral(blocks[:, which], g)
         return placed.reshape(n, rows, cols, m, m, 3).permute(0, 5, 1, 3, 2, 4).reshape(n, 3, rows * m, cols * m)
 
     @property

@@ -19,8 +19,7 @@ import torch
 
 from ..assembly import D4, INVERSE, TreeAssembly
 from ..base import NotApplicable
-from ..blocks import to_blocks
-from ..jigsaw import dihedral_t
+from ..blocks import dihedral, to_blocks
 from .. import pooled
 from .base import STRATEGIES, Strategy, apply_frame, block_units, register, symmetries, top_bottom
 
@@ -28,7 +27,7 @@ from .base import STRATEGIES, Strategy, apply_frame, block_units, register, symm
 @dataclass
 class Pieces:
     """Per cipher block: negated (NP), colour code, slot in the frame and the orientation in which it
-    appears there (dihedral_t(block, orientation)); the frame transform the up prior chose."""
+    appears there (dihedral(block, orientation)); the frame transform the up prior chose."""
 
     negated: torch.Tensor
     codes: torch.Tensor
@@ -59,7 +58,7 @@ def solve_pieces(blocks: torch.Tensor, rows: int, cols: int, top: int, candidate
 
     def mean_image(slot, orientation):
         grid = torch.empty_like(mean_blocks)
-        grid[slot] = torch.stack([dihedral_t(mean_blocks[q], int(orientation[q])) for q in range(p)])
+        grid[slot] = torch.stack([dihedral(mean_blocks[q], int(orientation[q])) for q in range(p)])
         return grid.reshape(rows, cols, m, m, c).permute(4, 0, 2, 1, 3).reshape(c, rows * m, cols * m)
 
     # up versus down (and rotation): among the frame transforms that keep the frame's shape, the one

@@ -29,15 +29,14 @@ from ...ciphers.color import rgb_to_ycbcr, ycbcr_to_rgb
 from ...ciphers.layout import positions
 from .. import pooled
 from ..assembly import D4, INVERSE, TreeAssembly
-from ..blocks import to_blocks
-from ..jigsaw import dihedral_t
+from ..blocks import dihedral, to_blocks
 from .base import Strategy, Symmetry, apply_frame, block_units, register
 from .etc import solve_pieces
 
 
 def orient(pieces: torch.Tensor, orientation: torch.Tensor) -> torch.Tensor:
-    """pieces [N, K, M, M] -> each piece k as dihedral_t(piece, orientation[k])."""
-    every = torch.stack([dihedral_t(pieces[..., None], g)[..., 0] for g in range(D4)], 2)  # [N, K, 8, M, M]
+    """pieces [N, K, M, M] -> each piece k as dihedral(piece, orientation[k])."""
+    every = torch.stack([dihedral(pieces[..., None], g)[..., 0] for g in range(D4)], 2)  # [N, K, 8, M, M]
     return every[:, torch.arange(pieces.shape[1]), orientation]
 
 
@@ -53,7 +52,7 @@ def luma_agreement(chroma: torch.Tensor, luma: torch.Tensor, chunk: int = 128) -
     cosine between piece k's detail in orientation g and slot s's Y detail, summed over images
     (sign-free, so NP does not matter)."""
     n, k = chroma.shape[:2]
-    every = torch.stack([dihedral_t(chroma[..., None], g)[..., 0] for g in range(D4)], 2)  # [N, K, 8, M, M]
+    every = torch.stack([dihedral(chroma[..., None], g)[..., 0] for g in range(D4)], 2)  # [N, K, 8, M, M]
     score = torch.zeros(k * D4, luma.shape[1], dtype=torch.double)
     for s in range(0, n, chunk):
         dc, dy = _detail(every[s : s + chunk].flatten(1, 2)), _detail(luma[s : s + chunk])

@@ -19,8 +19,8 @@ import numpy as np
 import torch
 
 from ..assembly import D4
-from ..blocks import flat_blocks, to_nibbles
-from ..jigsaw import block_moments, dihedral_t, estimate_from_moments
+from ..blocks import dihedral, flatten_blocks, to_nibbles
+from ..jigsaw import block_moments, estimate_from_moments
 from .. import pooled
 from .base import Strategy, register, symmetries
 
@@ -31,7 +31,7 @@ def low_targets(high: torch.Tensor, m: int) -> torch.Tensor:
     v = 16 * high.double() + 7.5
     pad = torch.nn.functional.pad(v, (1, 1, 1, 1), mode="replicate")
     predicted = (pad[..., :-2, 1:-1] + pad[..., 2:, 1:-1] + pad[..., 1:-1, :-2] + pad[..., 1:-1, 2:]) / 4
-    return flat_blocks(predicted - 16 * high.double(), m)
+    return flatten_blocks(predicted - 16 * high.double(), m)
 
 
 def assign_low(candidates: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -72,7 +72,7 @@ class TanakaStrategy(Strategy):
         d = 3 * m * m
         n, _, h, w = y.shape
         rows, cols = h // m, w // m
-        nib = to_nibbles(flat_blocks(y, m))  # [N, P, 2d] output nibbles
+        nib = to_nibbles(flatten_blocks(y, m))  # [N, P, 2d] output nibbles
         samples = nib.reshape(-1, 2 * d)
         corr = pooled.correlation(samples)
         strength = corr.abs().fill_diagonal_(0).sum(1)
@@ -86,15 +86,15 @@ class TanakaStrategy(Strategy):
         src, _ = estimate_from_moments(*block_moments(signed.reshape(-1, d)), m, False, self.params.restarts, groups)
         values = torch.where(flips, 15 - nib[..., high], nib[..., high])[..., src]  # [N, P, d] canonical
         blocks = values.reshape(n, rows * cols, m, m, 3)
-        costs = [pooled.in_place_cost(dihedral_t(blocks, a), rows, cols) for a in range(D4)]
+        costs = [pooled.in_place_cost(dihedral(blocks, a), rows, cols) for a in range(D4)]
         a = int(np.argmin(costs))
-        layout = dihedral_t(torch.arange(d).reshape(m, m, 3), a).reshape(-1)
+        layout = dihedral(torch.arange(d).reshape(m, m, 3), a).reshape(-1)
         out_of = high[src[layout]]  # plain high nibble q (byte q of the block) is output nibble out_of[q]
         negated = torch.zeros(2 * d, dtype=torch.bool)
         negated[high] = flips
         p = torch.full((2 * d,), -1, dtype=torch.long)
         p[out_of] = d + torch.arange(d)
-        plain_high = _image(dihedral_t(blocks, a), rows, cols)  # [N, 3, H, W] 4-bit image
+        plain_high = _image(dihedral(blocks, a), rows, cols)  # [N, 3, H, W] 4-bit image
         if self.params.low_nibbles == "predict":
             slot, neg_low = assign_low(nib[..., low].reshape(-1, len(low)), low_targets(plain_high, m).reshape(-1, d))
             p[low] = slot

@@ -17,8 +17,8 @@ import numpy as np
 import torch
 
 from ..assembly import COMPOSE, D4, TreeAssembly
-from ..blocks import flat_blocks
-from ..jigsaw import block_moments, dihedral_t, estimate_from_moments
+from ..blocks import dihedral, flatten_blocks
+from ..jigsaw import block_moments, estimate_from_moments
 from .. import pooled
 from .base import Strategy, apply_frame, block_units, register, symmetries, top_bottom
 
@@ -40,7 +40,7 @@ class VitBlockStrategy(Strategy):
         np_mask = bool(self.scheme_params.get("np", False))
         n, _, h, w = y.shape
         rows, cols = h // m, w // m
-        flat = flat_blocks(y, m)  # [N, P, 3M²]
+        flat = flatten_blocks(y, m)  # [N, P, 3M²]
         flips = pooled.leading_signs(flat.reshape(-1, 3 * m * m)) if np_mask else torch.zeros(3 * m * m, dtype=torch.bool)
         if np_mask and torch.where(flips, 255 - flat, flat).double().mean() > 127.5:
             flips = ~flips  # prior: photos average below mid-grey
@@ -54,7 +54,7 @@ class VitBlockStrategy(Strategy):
         canonical = signed[..., src].reshape(n, rows * cols, m, m, 3)
         best = None
         for a in range(D4):
-            view = dihedral_t(canonical, a)
+            view = dihedral(canonical, a)
             if self.scramble:
                 lr, tb = pooled.compatibility(view, 1)
                 assembly = TreeAssembly(lr, tb, rows * cols, 1, rows, cols, self.params.candidates)
@@ -68,19 +68,19 @@ class VitBlockStrategy(Strategy):
         cost, a, slot = best
         frame = 0
         if self.scramble:
-            mean_blocks = dihedral_t(canonical.double().mean(0), a)
+            mean_blocks = dihedral(canonical.double().mean(0), a)
 
             def top(g):
                 moved, _ = apply_frame(slot, torch.zeros(len(slot), dtype=torch.long), g, rows, cols)
                 grid = torch.empty_like(mean_blocks)
-                grid[moved] = dihedral_t(mean_blocks, g)
+                grid[moved] = dihedral(mean_blocks, g)
                 return top_bottom(grid.reshape(rows, cols, m, m, 3).permute(4, 0, 2, 1, 3).reshape(3, h, w))
 
             frame = max(range(D4) if rows == cols else (0, 2, 4, 6), key=top)
             slot, _ = apply_frame(slot, torch.zeros(len(slot), dtype=torch.long), frame, rows, cols)
             a = int(COMPOSE[frame, a])
         # plain in-block position q reads canonical position layout[q], i.e. cipher position src[layout[q]]
-        layout = dihedral_t(torch.arange(3 * m * m).reshape(m, m, 3), a).reshape(-1)
+        layout = dihedral(torch.arange(3 * m * m).reshape(m, m, 3), a).reshape(-1)
         reads = src[layout]
         pixel_perm = torch.empty_like(reads)
         pixel_perm[reads] = torch.arange(len(reads))  # cipher position j holds plain position pixel_perm[j]
