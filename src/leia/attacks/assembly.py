@@ -11,7 +11,7 @@ seed, no early decision rests on one piece's neighbourhood; the ranking is over 
 Pieces the tree leaves out (when a cluster would not fit) are placed last, each where it fits its
 placed neighbours best.
 
-The dihedral group is handled numerically, with `jigsaw.dihedral`'s convention (code g: g % 4
+The dihedral group is handled numerically, with `blocks.dihedral`'s convention (code g: g % 4
 counter-clockwise quarter turns, then a left-right mirror when g >= 4), so positions and piece
 orientations always transform together.
 """
