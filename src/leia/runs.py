@@ -197,7 +197,19 @@ def finished_run(cfg: DictConfig, run_dir: Path, cipher: ciphers.Cipher, summary
     if cfg.get("force", False) or not metrics.is_file() or not (done := read_json(metrics)).get("complete"):
         return None
     if done.get("status") == "not_applicable":  # holds no result: a changed cell just runs again
-        return done if done.get("config_digest") == config_digest(cfg) else _announce(None)
+        if done.get("config_digest") != config_digest(cfg):
+            print(f"{run_dir}: its configuration changed since it was recorded as not applicable; running it again")
+            return None
+    elif _extends(cfg, run_dir, cipher, done):
+        return None  # more epochs: the run continues from its checkpoint
+    print(f"{metrics} is complete; nothing to do (force=true {redo})")
+    print(summary(done, run_dir))
+    return done
+
+
+def _extends(cfg: DictConfig, run_dir: Path, cipher: ciphers.Cipher, done: dict) -> bool:
+    """Whether this run continues the finished one with more epochs (False: it is that run, nothing
+    to do). A finished run of another key or configuration, or of more epochs than asked, is refused."""
     if done.get("identity_version") != IDENTITY_VERSION:
         raise InputError(f"{run_dir} holds a finished run written before a run's identity included its key "
                          f"(an older leia), so nothing tells which key made it: {_choices(run_dir)}")
@@ -208,20 +220,12 @@ def finished_run(cfg: DictConfig, run_dir: Path, cipher: ciphers.Cipher, summary
         record = read_json(run_dir / RECORD) if (run_dir / RECORD).is_file() else {}
         if record.get("identity") != identity_digest(cfg):
             _refuse_changes(run_dir, "a finished run", record.get("config"), computed(cfg))
-        if done.get("task") == "train" and cfg.trainer.max_epochs != done.get("epochs"):
-            if cfg.trainer.max_epochs > done.get("epochs", 0):
-                return None  # more epochs: the run continues from its checkpoint
+        if done.get("task") == "train" and cfg.trainer.max_epochs < done.get("epochs", 0):
             raise InputError(f"{run_dir} holds a finished run of {done.get('epochs')} epochs; "
                              f"trainer.max_epochs={cfg.trainer.max_epochs} is another run: give it another name "
                              f"(name=...), or re-run with force=true")
-    print(f"{metrics} is complete; nothing to do (force=true {redo})")
-    print(summary(done, run_dir))
-    return done
-
-
-def _announce(value):
-    print("the cell's configuration changed since it was recorded as not applicable: running it again")
-    return value
+        return done.get("task") == "train" and cfg.trainer.max_epochs > done.get("epochs", 0)
+    return False
 
 
 def identity_digest(cfg: DictConfig) -> str:
