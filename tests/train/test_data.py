@@ -150,3 +150,27 @@ def test_limits_are_class_balanced_exact_and_never_below_the_class_count():
             test.per_class(bad, "victims.limit")
         with pytest.raises(InputError, match=f"data.train_limit={bad} is below"):
             test.subset(bad, "data.train_limit")
+
+
+def test_an_image_folder_is_decoded_once_and_cached_by_its_contents(tmp_path, monkeypatch):
+    from leia.data import sources
+
+    monkeypatch.setenv("LEIA_CACHE", str(tmp_path / "cache"))
+    root = image_folder(tmp_path / "folder", n=3)
+    first = load_split("imagefolder", "train", root=str(root))
+    assert len(list((tmp_path / "cache" / "decoded").glob("*.npy"))) == 1
+
+    def no_decoding(path):
+        raise AssertionError(f"{path} decoded again")
+
+    monkeypatch.setattr(sources, "read_rgb", no_decoding)
+    again = load_split("imagefolder", "train", root=str(root))
+    assert torch.equal(again.images, first.images) and torch.equal(again.labels, first.labels)
+    monkeypatch.undo()
+    monkeypatch.setenv("LEIA_CACHE", str(tmp_path / "cache"))
+    changed = root / "train" / "a" / "0.png"
+    Image.fromarray(np.zeros((16, 16, 3), np.uint8)).save(changed)  # another image: another cache entry
+    fresh = load_split("imagefolder", "train", root=str(root))
+    assert fresh.images[0].sum() == 0 and not torch.equal(fresh.images, first.images)
+    monkeypatch.setenv("LEIA_CACHE", "off")
+    assert torch.equal(load_split("imagefolder", "train", root=str(root)).images, fresh.images)

@@ -8,11 +8,14 @@ Registered sources:
 - `cifar10`, `cifar100`: torchvision's binary release (downloaded when `download: true`), or an
   image-folder copy of it (`format: imagefolder`, e.g. ../shared/data/cifar10, the JPEG copy).
 - `imagefolder`: any folder with train/<class>/ and test/<class>/ (or val/<class>/) subfolders.
+Image folders are decoded once and cached as .npy under $LEIA_CACHE (`decoded_cache`).
 A missing dataset raises an error that says where it looked and how to get the data.
 """
 
 from __future__ import annotations
 
+import hashlib
+import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -98,6 +101,9 @@ def _split_dir(root: Path, split: str) -> Path:
 
 
 def read_image_folder(root: str | Path, split: str, how_to_get: str = "") -> Images:
+    """A split of an image folder, decoded once: the decoded array is cached (`decoded_cache`),
+    keyed by the folder's contents, so later runs load it instead of decoding every file again
+    (about 40 s for CIFAR-10's training split on 2 cores)."""
     root = Path(root).expanduser()
     if not root.is_dir():
         raise DatasetNotFound(f"dataset folder {root} does not exist. {how_to_get}".strip())
@@ -110,13 +116,48 @@ def read_image_folder(root: str | Path, split: str, how_to_get: str = "") -> Ima
         labels += [c] * len(found)
     if not files:
         raise DatasetNotFound(f"no images under {base}/<class>/ (looked for {', '.join(IMAGE_SUFFIXES)})")
+    cache = decoded_cache(base, files)
+    if cache is not None and cache.is_file():
+        try:
+            cached = np.load(cache)
+        except (OSError, ValueError):  # a damaged cache file: decode again and replace it
+            cached = None
+        if cached is not None and cached.dtype == np.uint8 and cached.ndim == 4 and len(cached) == len(files):
+            return Images(torch.from_numpy(cached), torch.tensor(labels, dtype=torch.int64), classes, split)
     with ThreadPoolExecutor(8) as pool:  # PIL releases the GIL while decoding
         arrays = list(pool.map(read_rgb, files))
     shapes = {a.shape for a in arrays}
     if len(shapes) > 1:
         raise InputError(f"images under {base} have different sizes {sorted(shapes)[:3]}...; resize them to one size first")
     images = torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).contiguous()
+    if cache is not None:
+        _save_atomically(cache, images.numpy())
     return Images(images, torch.tensor(labels, dtype=torch.int64), classes, split)
+
+
+def decoded_cache(base: Path, files: list[Path]) -> Path | None:
+    """Where the decoded array of these files is cached: $LEIA_CACHE (default ~/.cache/leia)/decoded/,
+    named by a hash of every file's relative path, size and modification time, so a changed,
+    added or removed image makes another name. LEIA_CACHE=off disables the cache."""
+    where = os.environ.get("LEIA_CACHE", "~/.cache/leia")
+    if where == "off":
+        return None
+    h = hashlib.sha256(str(base.resolve()).encode())
+    for f in files:
+        st = f.stat()
+        h.update(f"{f.relative_to(base).as_posix()}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+    return Path(where).expanduser() / "decoded" / f"{base.parent.name}-{base.name}-{h.hexdigest()[:20]}.npy"
+
+
+def _save_atomically(path: Path, array: np.ndarray) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        with open(tmp, "wb") as f:
+            np.save(f, array)
+        os.replace(tmp, path)
+    except OSError:  # a read-only or full cache only costs the next run its decoding time
+        pass
 
 
 @SOURCES.register("imagefolder")
