@@ -6,6 +6,8 @@ writes, into `--out` (default: <first dir>/report):
   top-1 accuracy), each cell mean ± std over the keys and seeds that ran (n in brackets; `n/a`: the
   attack does not apply; `failed`: every run of the cell failed, errors listed below), and the
   privacy-utility table;
+- with `--paper <name>`, the training table beside a published one (leia.published), with the gap
+  to plain (plain − scheme) on both sides;
 - runs.csv (one row per job), attacks.csv and training.csv (one row per cell);
 - privacy_utility.png: per scheme, the best model's accuracy against the strongest attack's SSIM
   (up and left is better: useful and private), when both kinds of job are there on ONE data set
@@ -26,6 +28,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from . import published
 from .errors import InputError
 from .records import STATUSES
 
@@ -124,6 +127,29 @@ def markdown_table(table: dict, row_title: str, digits: int, scale: float = 1.0)
     for (data, scheme), cells in sorted(table.items()):
         label = f"{scheme} ({data})" if several_data else scheme
         lines.append(f"| {label} | " + " | ".join(cells[c].text(digits, scale) if c in cells else "" for c in columns) + " |")
+    return "\n".join(lines)
+
+
+def beside_paper(training: dict, published) -> str:
+    """The training table beside a paper's (leia.published): per scheme and adaptation, leia's
+    accuracy and gap to plain (plain − scheme, same model and adaptation), then the paper's."""
+    lines = [f"Beside {published.source} ({published.data}). Gap: plain − scheme, in points, same model and "
+             "adaptation.\n", "| scheme | model | leia top-1 (%) | leia gap | paper top-1 (%) | paper gap |",
+             "|---|---|---|---|---|---|"]
+    for (data, scheme), cells in sorted(training.items()):
+        if data != published.data:
+            continue
+        for col, cell in sorted(cells.items()):
+            adapter = col.split("+", 1)[1] if "+" in col else "none"
+            plain = training.get((data, "plain"), {}).get(col)
+            gap = plain.mean - cell.mean if plain and plain.values and cell.values else None
+            theirs = published.acc1.get((scheme, adapter))
+            their_plain = published.acc1.get(("plain", adapter))
+            their_gap = their_plain - theirs if theirs is not None and their_plain is not None else None
+            lines.append(f"| {scheme} | {col} | {cell.text(2, 100.0)} | "
+                         + ("—" if gap is None else f"{100 * gap:.2f}") + " | "
+                         + ("—" if theirs is None else f"{theirs:.2f}") + " | "
+                         + ("—" if their_gap is None else f"{their_gap:.2f}") + " |")
     return "\n".join(lines)
 
 
@@ -227,7 +253,7 @@ def plot_scheme_grids(attacks: dict, out: Path) -> dict[str, Path]:
 
 
 def build(dirs: list[Path], out: Path, attack_metric: str = ATTACK_METRIC, train_metric: str = TRAIN_METRIC,
-          setting: str | None = None) -> dict:
+          setting: str | None = None, paper: str | None = None) -> dict:
     """Write the report; returns what it wrote (paths) and the tables."""
     runs = load_runs(dirs)
     out.mkdir(parents=True, exist_ok=True)
@@ -255,6 +281,10 @@ def build(dirs: list[Path], out: Path, attack_metric: str = ATTACK_METRIC, train
         percent = train_metric.startswith("acc")
         md += [f"## Training: test {train_metric}{' (%)' if percent else ''} on encrypted images\n",
                markdown_table(training, "scheme \\ model", 2 if percent else 4, 100.0 if percent else 1.0), ""]
+        if paper:
+            if train_metric != "acc1":
+                raise InputError(f"--paper compares top-1 accuracy; it cannot be used with --train-metric {train_metric}")
+            md += ["## Beside the paper\n", beside_paper(training, published.paper(paper)), ""]
     pu = privacy_utility(attacks, training)
     if pu:
         written["privacy_utility"] = out / "privacy_utility.png"
@@ -307,11 +337,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--train-metric", default=TRAIN_METRIC, help="training metric of the tables (acc1, acc5)")
     p.add_argument("--setting", help="a line saying what the numbers are (e.g. the training budget), shown in the "
                    "report and on the plot")
+    p.add_argument("--paper", help="add a published table beside the training results, with the gap to plain "
+                   f"(one of: {', '.join(published.PAPERS)})")
     p.add_argument("--wandb", action="store_true", help="also log the tables and figures to W&B (job type report)")
     p.add_argument("--project", default="leia", help="W&B project (with --wandb)")
     args = p.parse_args(argv)
     try:
-        result = build(args.dirs, args.out or args.dirs[0] / "report", args.attack_metric, args.train_metric, args.setting)
+        result = build(args.dirs, args.out or args.dirs[0] / "report", args.attack_metric, args.train_metric, args.setting,
+                       args.paper)
     except InputError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

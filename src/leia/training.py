@@ -22,9 +22,10 @@ from omegaconf import DictConfig, OmegaConf
 
 from . import ciphers, runs
 from .data.datamodule import DataConfig, EncryptedDataModule, sample_grid
-from .data.loading import ResumableLoader
+from .data.loading import ResidentLoader, ResumableLoader
 from .errors import InputError
 from .models.adapters import create_adapter
+from .models.averaging import ScaledEMA
 from .models.backbones import create_backbone, is_patch_model
 from .models.classifier import EncryptedClassifier, OptimConfig, ScheduleConfig
 from .models.key_conversion import convert
@@ -58,12 +59,33 @@ def model_options(cfg: DictConfig, cipher: ciphers.Cipher) -> dict:
     return options
 
 
+def fastnet_stem(options: dict, cipher: ciphers.Cipher, adapter: str) -> dict:
+    """The fast net's stem for this scheme (models/fastnet.py): `auto` is a learned stem after an
+    adapter, a block-aligned whitening stem for block-wise schemes, and 2×2 whitening otherwise."""
+    options = dict(options)
+    stem = options.get("stem", "auto")
+    if stem == "auto":
+        stem = "learned" if adapter != "none" else ("block" if cipher.block_size > 1 else "whiten")
+    options["stem"] = stem
+    if stem == "block":
+        asked = options.get("block_size")
+        if cipher.block_size > 1 and asked not in (None, cipher.block_size):
+            raise InputError(f"model.options.block_size={asked}: the block stem must see whole {cipher.name} blocks "
+                             f"of {cipher.block_size}x{cipher.block_size}")
+        options["block_size"] = cipher.block_size if cipher.block_size > 1 else (asked or DEFAULT_PATCH)
+    else:
+        options.pop("block_size", None)
+    return options
+
+
 def build_model(cfg: DictConfig, dm: EncryptedDataModule, cipher: ciphers.Cipher,
                 description: dict | None = None) -> EncryptedClassifier:
     c, h, w = dm.input_shape
     adapter_options = dict(OmegaConf.to_container(cfg.adapter.options, resolve=True) or {})
     adapter = create_adapter(cfg.adapter.name, c, cipher, **adapter_options)
     options = model_options(cfg, cipher)
+    if cfg.model.backbone == "fastnet":
+        options = fastnet_stem(options, cipher, cfg.adapter.name)
     patch = options.get("patch_size")
     if patch and (h % patch or w % patch):
         raise InputError(f"the model's patch size {patch} does not divide its {h}x{w} input")
@@ -84,12 +106,12 @@ class LoaderProgress(L.Callback):
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
         loader = trainer.train_dataloader
-        if isinstance(loader, ResumableLoader):
+        if isinstance(loader, (ResumableLoader, ResidentLoader)):
             loader.batches_done = batch_idx + 1
 
     def on_train_epoch_start(self, trainer, pl_module):
         loader = trainer.train_dataloader
-        if isinstance(loader, ResumableLoader):
+        if isinstance(loader, (ResumableLoader, ResidentLoader)):
             loader.batches_done = 0
 
 
@@ -110,8 +132,11 @@ def make_trainer(cfg: DictConfig, run_dir: Path, loggers: list, checkpoints: boo
     """`runs.make_trainer` with the stateful loader's progress recorded before any checkpoint, and
     the data module's own per-process sampling."""
     check_ddp_launch(cfg)
+    callbacks = [LoaderProgress()]
+    if cfg.scheduler.get("ema"):
+        callbacks.append(ScaledEMA(cfg.scheduler.ema, cfg.scheduler.get("ema_start", 0.0)))
     return runs.make_trainer(OmegaConf.to_container(cfg.trainer, resolve=True), run_dir, loggers, checkpoints,
-                             callbacks=(LoaderProgress(),), every_n_steps=cfg.checkpoint.get("every_n_steps") or None,
+                             callbacks=tuple(callbacks), every_n_steps=cfg.checkpoint.get("every_n_steps") or None,
                              use_distributed_sampler=False)
 
 
@@ -143,6 +168,8 @@ def _train(cfg: DictConfig, run_dir: Path, start: runs.Start, choices: dict | No
     converting = bool(cfg.get("convert") and cfg.convert.get("checkpoint"))
     if converting:
         model.model.backbone = convert_backbone(cfg, dm, cipher, model.model.backbone)
+    if not converting:
+        model.fit_to_data(dm.fit_sample())
     resume = runs.begin(cfg, run_dir, cipher, dm.image_size)
     print(redacted_yaml(cfg))
     print(f"cipher: {cipher!r}; input {dm.input_shape}; {len(dm.train_data)} train / {len(dm.test_data)} test images")

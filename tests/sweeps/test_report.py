@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from leia.errors import InputError
 from leia.report import Cell, build
 from tests.helpers import ROOT, wandb_run
 from tests.sweeps.test_sweep_e2e import cell, records
@@ -132,3 +133,19 @@ def test_the_report_is_logged_to_wandb_offline(attack_sweep, tmp_path):
     run = wandb_run(tmp_path)
     assert run["run"]["job_type"] == "report" and run["run"]["group"] == "grid" and run["exit_code"] == 0
     assert {"attacks/_type", "runs/_type", "figures/skk (photos)/_type"} <= run["history"]
+
+
+def test_the_training_table_beside_a_paper_has_both_gaps_to_plain(tmp_path):
+    sweep = tmp_path / "sweep"
+    for i, (scheme, adapter, acc) in enumerate([("plain", "none", 0.92), ("plain", "none", 0.90),
+                                                ("tanaka", "none", 0.89), ("tanaka", "tanaka", 0.85),
+                                                ("etc", "none", 0.80)]):
+        _job(sweep, f"t{i}", task="train", scheme=scheme, scheme_config=scheme, model="fastnet", adapter=adapter,
+             data="cifar10", test={"acc1": acc})
+    md = build([sweep], tmp_path / "out", paper="madono2020")["written"]["markdown"].read_text()
+    assert "## Beside the paper" in md and "Table 3" in md
+    assert "| tanaka | fastnet | 89.00 ± 0.00 (1) | 2.00 | 94.94 | 1.76 |" in md  # plain 91.00 mean
+    assert "| tanaka | fastnet+tanaka | 85.00 ± 0.00 (1) | — | 94.49 | 1.15 |" in md  # no plain+tanaka run here
+    assert "| etc | fastnet | 80.00 ± 0.00 (1) | 11.00 | — | — |" in md  # the paper's EtC is etc_legacy
+    with pytest.raises(InputError, match="unknown paper 'nope'; published tables: madono2020"):
+        build([sweep], tmp_path / "out2", paper="nope")

@@ -73,18 +73,59 @@ def batches(dm, loader):
     return [dm.on_after_batch_transfer(b, 0)["image"] for b in loader]
 
 
-@pytest.mark.parametrize("scheme,params", [("tanaka", {}), ("skk", {"key_mode": "per_image"}), ("etc", {"grayscale": True})])
-def test_dataset_and_device_placement_give_identical_tensors(scheme, params):
+PLACED = [(name, {}) for name in ciphers.names()] + [("skk", {"key_mode": "per_image"}), ("etc", {"grayscale": True})]
+
+
+@pytest.mark.parametrize("scheme,params", PLACED, ids=[n + "".join(f"-{v}" for v in p.values()) for n, p in PLACED])
+def test_every_placement_gives_the_dataset_paths_ciphertexts_bit_for_bit(scheme, params):
+    """The device-resident path really encrypts: for the same seed (order and augmentation), its
+    batches are the dataset path's, byte for byte, for every scheme (per-image keys included)."""
     cipher = ciphers.create(scheme, seed=5, **params)
-    out = {}
-    for placement in ("dataset", "device"):
-        dm = EncryptedDataModule(DataConfig(name="digits", batch_size=100, placement=placement, train_limit=300, seed=1), cipher)
+    out, raw = {}, {}
+    for placement in ("dataset", "device", "resident"):
+        dm = EncryptedDataModule(DataConfig(name="digits", batch_size=100, placement=placement, train_limit=300, seed=1,
+                                            pad=3), cipher)
         dm.setup()
         loader = dm.train_dataloader()
         loader.sampler.set_epoch(1)
-        out[placement] = torch.cat(batches(dm, loader))
+        got = list(loader)
+        raw[placement] = [(b["label"], b["index"], list(b["id"])) for b in got]
+        if placement != "device":  # device encrypts after transfer; the others hand over ciphertexts
+            raw[placement + "_bytes"] = torch.cat([b["image"] for b in got])
+        out[placement] = torch.cat([dm.on_after_batch_transfer(b, 0)["image"] for b in got])
     assert out["dataset"].shape[1:] == dm.input_shape and out["dataset"].dtype == torch.float32
-    assert torch.equal(out["dataset"], out["device"])
+    assert torch.equal(out["dataset"], out["device"]) and torch.equal(out["dataset"], out["resident"])
+    assert raw["resident_bytes"].dtype == torch.uint8 and torch.equal(raw["dataset_bytes"], raw["resident_bytes"])
+    if scheme != "plain":  # ... and those bytes are ciphertexts, not the plain images
+        assert not torch.equal(raw["resident_bytes"], torch.cat([dm.dataset("train", plain=True)[i]["image"][None]
+                                                                   for i in torch.cat([r[1] for r in raw["resident"]])]))
+    for (la, ia, da), (lb, ib, db) in zip(raw["dataset"], raw["resident"]):
+        assert torch.equal(la, lb) and torch.equal(ia, ib) and da == db
+
+
+def test_the_resident_loader_resumes_mid_epoch_where_it_stopped():
+    cipher = ciphers.create("skk", seed=2, key_mode="per_image")
+    dm = EncryptedDataModule(DataConfig(name="digits", batch_size=64, placement="resident", train_limit=300, seed=4), cipher)
+    dm.setup()
+    loader = dm.train_dataloader()
+    loader.sampler.set_epoch(2)
+    whole = [b["image"] for b in loader]
+    assert len(whole) == len(loader) == 5
+    state = {"epoch": 2, "batches_done": 3}
+    resumed = dm.train_dataloader()
+    resumed.load_state_dict(state)
+    rest = [b["image"] for b in resumed]
+    assert len(rest) == 2 and all(torch.equal(a, b) for a, b in zip(whole[3:], rest))
+    assert resumed.state_dict() == state
+
+
+def test_batched_augmentation_equals_the_per_image_one():
+    aug = Augment(pad=3, flip=0.5)
+    x = torch.randint(0, 256, (40, 3, 9, 7), dtype=torch.uint8)
+    params = aug.draw(40, torch.Generator().manual_seed(0))
+    assert params[:, 2].unique().numel() == 2 and params[:, :2].unique().numel() == 7  # every shift and flip occurs
+    assert torch.equal(aug.apply_batch(x, params), torch.stack([aug.apply(a, p) for a, p in zip(x, params)]))
+    assert torch.equal(Augment(pad=0, flip=1.0).apply_batch(x, torch.tensor([[0, 0, 1]] * 40)), x.flip(-1))
 
 
 def test_test_images_get_fresh_per_image_keys_and_plain_evaluation_is_unencrypted():

@@ -125,8 +125,15 @@ def _checkpoint_step(path: Path) -> int | None:
         return None
 
 
+# the fast recipe's parts that hold state: the resident loader, the per-step schedule, the EMA
+FAST_RECIPE = ["model=fastnet", "model.options.widths=[16,32,32]", "scheduler=linear", "scheduler.ema=0.3",
+               "scheduler.ema_start=0.2", "data.placement=resident", "data.pad=2", "optimizer.label_smoothing=0.2"]
+
+
 @pytest.mark.slow
-def test_a_run_killed_mid_epoch_resumes_to_the_same_result(tmp_path):
+@pytest.mark.parametrize("recipe", [[], FAST_RECIPE], ids=["resnet20-dataset", "fastnet-resident-ema"])
+def test_a_run_killed_mid_epoch_resumes_to_the_same_result(recipe, tmp_path):
+    RESUME = [*globals()["RESUME"], *recipe]
     whole = train_cli(RESUME, tmp_path / "whole", timeout=600)
     assert whole.returncode == 0, whole.stderr[-2000:]
     # 500 images / batch 64 = 8 steps per epoch; checkpoints every 3 steps. Kill the second run at a
@@ -154,8 +161,10 @@ def test_a_run_killed_mid_epoch_resumes_to_the_same_result(tmp_path):
     a = torch.load(whole_dir / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
     b = torch.load(cut_dir / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
     assert a["global_step"] == b["global_step"] == 24
-    for name, tensor in a["state_dict"].items():
-        assert torch.equal(tensor, b["state_dict"][name]), name
+    for state in ("state_dict", "current_model_state"):  # the EMA's average, and the weights it averages
+        for name, tensor in a.get(state, {}).items():
+            assert torch.equal(tensor, b[state][name]), name
+    assert ("current_model_state" in a) == bool(recipe)
     ma, mb = (json.loads((d / "metrics.json").read_text()) for d in (whole_dir, cut_dir))
     assert ma["test"] == mb["test"] and ma["best_val_acc1"] == mb["best_val_acc1"]
     # nothing is lost: the interrupted attempt's metric log is kept beside the resumed one's

@@ -1,9 +1,12 @@
 """The LightningDataModule of encrypted-domain training.
 
 Pipeline, in the threat model's order: plain-domain augmentation (data owner) -> encryption ->
-float conversion and normalisation (the model's side). Encryption runs either in the dataset
-workers (`placement: dataset`) or on whole batches after transfer to the device (`placement:
-device`); both give identical tensors for the same key. Images are decoded once and kept in
+float conversion and normalisation (the model's side). Where it runs is `data.placement`:
+- `dataset`: augmentation and encryption per image in the dataset (workers, if any);
+- `device`: augmentation per image in the dataset, encryption of whole batches on the device;
+- `resident`: the whole split lives on the device as uint8, and each batch is gathered, augmented
+  and encrypted there in batched tensor operations (`loading.ResidentLoader`), the fast path.
+All three give the same tensors for the same seed and key. Images are decoded once and kept in
 memory as uint8.
 """
 
@@ -17,10 +20,11 @@ import torch
 
 from ..ciphers import BatchCipher, Cipher
 from ..errors import InputError
-from .loading import Augment, EncryptedImages, EpochSampler, ResumableLoader
+from .loading import Augment, EncryptedImages, EpochSampler, ResidentLoader, ResumableLoader
 from .sources import Images, load_split
 
-PLACEMENTS = ("dataset", "device")
+PLACEMENTS = ("dataset", "device", "resident")
+FIT_SAMPLE = 5000  # training images a backbone's data-fitted stem sees (no augmentation)
 
 
 @dataclass
@@ -58,6 +62,7 @@ class EncryptedDataModule(L.LightningDataModule):
         self._batch_cipher = BatchCipher(cipher)
         self.train_data: Images | None = None
         self.test_data: Images | None = None
+        self._resident: dict[tuple[str, torch.device], tuple[torch.Tensor, torch.Tensor]] = {}
 
     # ------------------------------------------------------------------ data
     @property
@@ -134,18 +139,44 @@ class EncryptedDataModule(L.LightningDataModule):
                              f"{world} processes; use a multiple of {world}")
         return self.cfg.batch_size // world
 
-    def _loader(self, dataset: EncryptedImages, train: bool) -> ResumableLoader:
+    def device(self) -> torch.device:
+        trainer = self.trainer
+        return trainer.strategy.root_device if trainer is not None else torch.device("cpu")
+
+    def _loader(self, dataset: EncryptedImages, train: bool) -> ResumableLoader | ResidentLoader:
         rank, world = self.processes()
         sampler = EpochSampler(len(dataset), self.cfg.seed, shuffle=train, augment=dataset.augment,
                                rank=rank, world=world, pad=train)
+        batch_size = self.train_batch_size() if train else self.cfg.eval_batch_size
+        if self.cfg.placement == "resident":
+            images, labels = self.resident(dataset.data)
+            cipher = None if dataset.plain else self.cipher
+            return ResidentLoader(dataset.data, images, labels, sampler, batch_size, dataset.augment, cipher,
+                                  plain=dataset.plain)
         return ResumableLoader(
             dataset,
-            batch_size=self.train_batch_size() if train else self.cfg.eval_batch_size,
+            batch_size=batch_size,
             sampler=sampler,
             num_workers=self.cfg.num_workers,
             persistent_workers=self.cfg.num_workers > 0,
             drop_last=False,
         )
+
+    def resident(self, data: Images) -> tuple[torch.Tensor, torch.Tensor]:
+        """A split's images and labels on the training device, moved there once."""
+        device = self.device()
+        if (data.split, device) not in self._resident:
+            self._resident[(data.split, device)] = (data.images.to(device), data.labels.to(device))
+        return self._resident[(data.split, device)]
+
+    def fit_sample(self, n: int = FIT_SAMPLE) -> torch.Tensor:
+        """What the model sees of the first `n` training images, unaugmented: normalised ciphertexts
+        (for a stem fitted to its inputs)."""
+        self.setup()
+        data = self.train_data
+        x = data.images[:n]
+        ids = [f"{data.split}/{i}" for i in range(len(x))] if self.cipher.needs_ids else None
+        return self.normalise(self.cipher.encrypt(x, ids=ids))
 
     def train_dataloader(self):
         return self._loader(self.dataset("train", augment=True), train=True)

@@ -48,6 +48,17 @@ class Augment:
             x = torch.nn.functional.pad(x, (self.pad,) * 4)[..., dy : dy + h, dx : dx + w]
         return x.flip(-1) if flip else x
 
+    def apply_batch(self, x: torch.Tensor, params: torch.Tensor) -> torch.Tensor:
+        """`apply` on a batch [B, C, H, W] with parameters [B, 3], as one gather where x lives."""
+        b, _, h, w = x.shape
+        params = params.to(x.device)
+        rows = params[:, 0:1] + torch.arange(h, device=x.device)  # [B, H] rows of the padded image
+        cols = params[:, 1:2] + torch.arange(w, device=x.device)  # [B, W]
+        cols = torch.where(params[:, 2:3].bool(), cols.flip(-1), cols)  # a flip reads the columns backwards
+        padded = torch.nn.functional.pad(x, (self.pad,) * 4) if self.pad else x
+        batch = torch.arange(b, device=x.device)[:, None, None]
+        return padded[batch, :, rows[:, :, None], cols[:, None, :]].permute(0, 3, 1, 2).contiguous()
+
 
 class EpochSampler(Sampler):
     """Yields (index, augmentation parameters) for one epoch; the order and the parameters depend
@@ -78,14 +89,21 @@ class EpochSampler(Sampler):
     def __len__(self) -> int:
         return len(self._positions())
 
-    def __iter__(self) -> Iterator[tuple[int, tuple[int, ...] | None]]:
+    def plan(self) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The rest of this process's epoch at once: image indices [n] and their augmentation
+        parameters [n, 3] (None without augmentation). Consumes a pending `skip`."""
         g = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
         order = torch.randperm(self.n, generator=g) if self.shuffle else torch.arange(self.n)
         params = self.augment.draw(self.n, g) if self.augment and self.augment.active else None
         start, self._skip = self._skip, 0
-        for k in self._positions()[start:]:
-            k %= self.n  # padding wraps around
-            yield int(order[k]), (None if params is None else tuple(params[k].tolist()))
+        positions = self._positions()[start:]
+        k = torch.arange(positions.start, positions.stop, positions.step, dtype=torch.long) % self.n  # padding wraps
+        return order[k], (None if params is None else params[k])
+
+    def __iter__(self) -> Iterator[tuple[int, tuple[int, ...] | None]]:
+        indices, params = self.plan()
+        for i, index in enumerate(indices.tolist()):
+            yield index, (None if params is None else tuple(params[i].tolist()))
 
 
 class EncryptedImages(Dataset):
@@ -120,6 +138,47 @@ class ResumableLoader(DataLoader):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.batches_done = 0
+
+    def state_dict(self) -> dict:
+        return {"epoch": self.sampler.epoch, "batches_done": self.batches_done}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.sampler.set_epoch(state["epoch"])
+        self.sampler.skip(state["batches_done"] * self.batch_size)
+        self.batches_done = state["batches_done"]
+
+
+class ResidentLoader:
+    """The device-resident data path (`data.placement: resident`): the split's uint8 images live on
+    the training device, and each batch is gathered, augmented, encrypted and labelled there in a
+    few batched tensor operations: no workers, no per-image Python. Its order and augmentation come
+    from the same `EpochSampler` as the dataset path's, so for the same seed its ciphertexts are
+    the dataset path's, bit for bit, and it resumes the same way (state: epoch, batches done)."""
+
+    def __init__(self, data: Images, images: torch.Tensor, labels: torch.Tensor, sampler: EpochSampler,
+                 batch_size: int, augment: Augment | None, cipher: Cipher | None, plain: bool = False):
+        self.data, self.images, self.labels = data, images, labels
+        self.sampler, self.batch_size = sampler, batch_size
+        self.batch_sampler = None  # (Lightning looks for one: batches are cut here, from the sampler's plan)
+        self.augment, self.cipher, self.plain = augment, cipher, plain
+        self.batches_done = 0
+
+    def __len__(self) -> int:
+        return -(-len(self.sampler) // self.batch_size)
+
+    def __iter__(self) -> Iterator[dict]:
+        indices, params = self.sampler.plan()
+        for start in range(0, len(indices), self.batch_size):
+            index = indices[start : start + self.batch_size]
+            on_device = index.to(self.images.device)
+            x = self.images[on_device]
+            if params is not None:
+                x = self.augment.apply_batch(x, params[start : start + self.batch_size])
+            ids = [f"{self.data.split}/{i}" for i in index.tolist()]
+            if self.cipher is not None:
+                x = self.cipher.encrypt(x, ids=ids if self.cipher.needs_ids else None)
+            yield {"image": x, "label": self.labels[on_device], "index": on_device, "id": ids,
+                   "plain": torch.full((len(index),), self.plain, device=x.device)}
 
     def state_dict(self) -> dict:
         return {"epoch": self.sampler.epoch, "batches_done": self.batches_done}

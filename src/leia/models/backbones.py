@@ -1,4 +1,4 @@
-"""Backbone registry: CIFAR ResNets, a CIFAR ConvMixer, and any timm model by name.
+"""Backbone registry: CIFAR ResNets, the fast VGG-like net, a CIFAR ConvMixer, and any timm model by name.
 
 `create(name, num_classes, in_chans, image_size, **options)` builds one. Pretrained weights are never
 downloaded implicitly: `pretrained: false` is the default, and `checkpoint=<path>` loads local
@@ -50,6 +50,14 @@ def _resnet18(num_classes: int, in_chans: int, image_size, **_) -> nn.Module:
 @BACKBONES.register("resnet20")
 def _resnet20(num_classes: int, in_chans: int, image_size, **_) -> nn.Module:
     return resnet20(num_classes, in_chans)
+
+
+@BACKBONES.register("fastnet")
+def _fastnet(num_classes: int, in_chans: int, image_size, widths=(64, 256, 256), **options) -> nn.Module:
+    """The fast VGG-like net of `fast_cifar10` (models/fastnet.py); its stem is chosen per scheme."""
+    from .fastnet import FastNet
+
+    return FastNet(num_classes, in_chans, tuple(widths), **options)
 
 
 @BACKBONES.register("convmixer")

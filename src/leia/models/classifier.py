@@ -35,6 +35,7 @@ class OptimConfig:
     nesterov: bool = True
     weight_decay: float = 5e-4
     betas: tuple[float, float] = (0.9, 0.999)
+    label_smoothing: float = 0.0  # of the cross-entropy the optimizer minimises
 
     def __post_init__(self):
         _check_name("optimizer", self.name, OPTIMIZERS)
@@ -42,13 +43,23 @@ class OptimConfig:
 
 @dataclass
 class ScheduleConfig:
-    name: str = "multistep"  # multistep | cosine | none
+    name: str = "multistep"  # multistep | cosine | linear | none
     milestones: list[float] = field(default_factory=lambda: [0.5, 0.75])  # fractions of max_epochs (or epochs if > 1)
     gamma: float = 0.1
     warmup_epochs: int = 0
+    # linear (per step): warm up over this fraction of all steps, then decay linearly to final_lr·lr
+    warmup_fraction: float = 0.2
+    final_lr: float = 0.0
+    # an exponential moving average of the weights (validated and tested with it): its horizon as a
+    # fraction of all steps (0: none), from `ema_start` (a fraction of all steps) on
+    ema: float = 0.0
+    ema_start: float = 0.0
 
     def __post_init__(self):
         _check_name("scheduler", self.name, SCHEDULES)
+        for name in ("warmup_fraction", "final_lr", "ema", "ema_start"):
+            if not 0 <= getattr(self, name) <= 1:
+                raise InputError(f"scheduler.{name} is a fraction in [0, 1], got {getattr(self, name)}")
 
 
 @OPTIMIZERS.register("sgd")
@@ -62,20 +73,38 @@ def _adamw(params, o: OptimConfig) -> torch.optim.Optimizer:
     return torch.optim.AdamW(params, lr=o.lr, betas=tuple(o.betas), weight_decay=o.weight_decay)
 
 
+# Schedules step once per epoch unless marked per_step; `steps` is the number of optimizer steps of
+# the whole run, so that a schedule scales with trainer.max_epochs.
 @SCHEDULES.register("none")
-def _constant(opt, s: ScheduleConfig, max_epochs: int):
+def _constant(opt, s: ScheduleConfig, max_epochs: int, steps: int):
     return None
 
 
 @SCHEDULES.register("multistep")
-def _multistep(opt, s: ScheduleConfig, max_epochs: int):
+def _multistep(opt, s: ScheduleConfig, max_epochs: int, steps: int):
     milestones = [round(m * max_epochs) if m <= 1 else int(m) for m in s.milestones]
     return torch.optim.lr_scheduler.MultiStepLR(opt, milestones=milestones, gamma=s.gamma)
 
 
 @SCHEDULES.register("cosine")
-def _cosine(opt, s: ScheduleConfig, max_epochs: int):
+def _cosine(opt, s: ScheduleConfig, max_epochs: int, steps: int):
     return torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, max_epochs - s.warmup_epochs))
+
+
+@SCHEDULES.register("linear")
+def _linear(opt, s: ScheduleConfig, max_epochs: int, steps: int):
+    """Per step: linear warm-up from 0 over warmup_fraction of the run, then linear decay to final_lr."""
+    warm = max(1, round(s.warmup_fraction * steps))
+
+    def factor(step: int) -> float:
+        if step < warm:
+            return (step + 1) / warm
+        return 1 - (1 - s.final_lr) * min(1.0, (step - warm) / max(1, steps - warm))
+
+    return torch.optim.lr_scheduler.LambdaLR(opt, factor)
+
+
+_linear.per_step = True
 
 
 def _metrics(num_classes: int) -> torchmetrics.MetricCollection:
@@ -95,7 +124,7 @@ class EncryptedClassifier(L.LightningModule):
         self.optim, self.schedule, self.max_epochs = optim, schedule, max_epochs
         # Only a description of the run (no key material, never the cipher) goes into checkpoints.
         self.save_hyperparameters({"run": description or {}, "num_classes": num_classes})
-        self.criterion = nn.CrossEntropyLoss()
+        self.criterion = nn.CrossEntropyLoss(label_smoothing=optim.label_smoothing)
         self.train_metrics = _metrics(num_classes).clone(prefix="train/")
         self.val_metrics = _metrics(num_classes).clone(prefix="val/")
         self.test_metrics = nn.ModuleList([_metrics(num_classes).clone(prefix="test/"),
@@ -105,6 +134,16 @@ class EncryptedClassifier(L.LightningModule):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.model(x)
+
+    def fit_to_data(self, inputs: torch.Tensor) -> None:
+        """Fit what a backbone fits to its training inputs (a whitening stem) before training; a
+        resumed run then restores the fitted weights from its checkpoint."""
+        backbone, adapter = self.model.backbone, self.model.adapter
+        if getattr(backbone, "fits_to_data", False):
+            if any(True for _ in adapter.parameters()):
+                raise InputError("this backbone's stem is fitted to its inputs, which an untrained adapter would "
+                                 "make meaningless; use adapter=none or model.options.stem=learned")
+            backbone.fit(inputs)
 
     def training_step(self, batch, batch_idx):
         logits = self(batch["image"])
@@ -146,9 +185,13 @@ class EncryptedClassifier(L.LightningModule):
     def configure_optimizers(self):
         opt = OPTIMIZERS.get(self.optim.name)(self.parameters(), self.optim)
         s = self.schedule
-        sched = SCHEDULES.get(s.name)(opt, s, self.max_epochs)
+        make = SCHEDULES.get(s.name)
+        steps = int(self.trainer.estimated_stepping_batches) if self._trainer is not None else self.max_epochs
+        sched = make(opt, s, self.max_epochs, steps)
         if sched is None:
             return opt
+        if getattr(make, "per_step", False):
+            return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
         if s.warmup_epochs:
             warm = torch.optim.lr_scheduler.LinearLR(opt, start_factor=0.1, total_iters=s.warmup_epochs)
             sched = torch.optim.lr_scheduler.SequentialLR(opt, [warm, sched], milestones=[s.warmup_epochs])

@@ -1,0 +1,37 @@
+"""Published accuracies that leia's tables are read beside (../shared/docs/anchors.md), by paper:
+`python -m leia.report <sweep> --paper madono2020` adds them, with the gap to plain, to the report.
+
+Each entry: what the numbers are, the data set they are on, and top-1 test accuracy (%) per
+(scheme config, adaptation). Their EtC column used the channel-duplicating EtC code, which is
+`etc_legacy` here; leia's correct `etc` has no published counterpart in this table.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .errors import InputError
+
+
+@dataclass(frozen=True)
+class Published:
+    source: str
+    data: str
+    acc1: dict[tuple[str, str], float]  # (scheme config, adapter) -> top-1 %
+
+
+PAPERS = {
+    "madono2020": Published(
+        source="Madono et al. (AAAI-20 WS), Table 3: Shake-PyramidNet-110, 300 epochs, best test epoch",
+        data="cifar10",
+        acc1={("plain", "none"): 96.70, ("tanaka", "none"): 94.94, ("etc_legacy", "none"): 85.94,
+              ("ele", "none"): 67.10, ("plain", "tanaka"): 95.64, ("tanaka", "tanaka"): 94.49,
+              ("etc_legacy", "tanaka"): 80.16, ("ele", "tanaka"): 48.39},
+    ),
+}
+
+
+def paper(name: str) -> Published:
+    if name not in PAPERS:
+        raise InputError(f"unknown paper {name!r}; published tables: {', '.join(PAPERS)}")
+    return PAPERS[name]

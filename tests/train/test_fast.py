@@ -1,0 +1,99 @@
+"""The fast recipe (experiment=fast_cifar10): the fast net and its stems, the per-step schedule,
+the scaled EMA, and every scheme through the experiment. Accuracy is measured in bench/, not here."""
+
+import json
+
+import pytest
+import torch
+
+from leia import ciphers
+from leia.errors import InputError
+from leia.models.averaging import ScaledEMA
+from leia.models.classifier import SCHEDULES, ScheduleConfig
+from leia.models.fastnet import FastNet, WhiteningConv
+from leia.training import fastnet_stem
+from tests.attacks.helpers import cifar_folder
+from tests.helpers import CONF, FAST, run_train
+from tests.train.test_train_e2e import train_cli
+
+SCHEMES = sorted(p.stem for p in (CONF / "scheme").glob("*.yaml") if not p.stem.startswith("vit_block"))
+
+
+def test_the_whitening_stem_whitens_its_patches():
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(400, 3, 12, 12, generator=g)
+    x = x + 2 * x.roll(1, dims=-1) + torch.tensor([3.0, -1.0, 0.5])[:, None, None]  # correlated, off-centre
+    for k, s in ((2, 1), (4, 4)):
+        conv = WhiteningConv(3, k, s)
+        conv.fit(x)
+        y = conv(x)
+        half = y[:, : conv.out_channels // 2].permute(0, 2, 3, 1).reshape(-1, conv.out_channels // 2)
+        assert torch.allclose(half.mean(0), torch.zeros(half.shape[1]), atol=1e-3)
+        cov = torch.cov(half.T)
+        assert torch.allclose(cov, torch.eye(len(cov)), atol=0.02), (k, cov.diagonal())
+        assert torch.allclose(y[:, conv.out_channels // 2:], -y[:, : conv.out_channels // 2], atol=1e-5)  # ± pairs
+        assert not conv.weight.requires_grad and conv.bias.requires_grad  # frozen, but its bias trains
+
+
+@pytest.mark.parametrize("scheme,adapter,stem,block", [
+    ("plain", "none", "whiten", None), ("skk", "none", "whiten", None), ("tanaka", "none", "block", 4),
+    ("ele", "none", "block", 4), ("etc", "none", "block", 4), ("tanaka", "tanaka", "learned", None),
+])
+def test_each_scheme_gets_its_stem(scheme, adapter, stem, block):
+    options = fastnet_stem({"stem": "auto"}, ciphers.create(scheme, seed=0), adapter)
+    assert options["stem"] == stem and options.get("block_size") == block
+    net = FastNet(10, 3, (8, 16, 16), **options)
+    assert net(torch.randn(2, 3, 32, 32)).shape == (2, 10)
+
+
+def test_a_block_stem_that_straddles_the_schemes_blocks_is_refused():
+    with pytest.raises(InputError, match="must see whole tanaka blocks of 8x8"):
+        fastnet_stem({"stem": "block", "block_size": 4}, ciphers.create("tanaka", seed=0, block_size=8), "none")
+
+
+def test_the_linear_schedule_is_a_whole_run_at_any_length():
+    for steps in (10, 1000):
+        opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=2.0)
+        sched = SCHEDULES.get("linear")(opt, ScheduleConfig(name="linear", warmup_fraction=0.2, final_lr=0.1), 1, steps)
+        lrs = []
+        for _ in range(steps):
+            lrs.append(opt.param_groups[0]["lr"])
+            opt.step()
+            sched.step()
+        peak = lrs.index(max(lrs))
+        assert max(lrs) == pytest.approx(2.0) and peak == round(0.2 * steps) - 1
+        warm = round(0.2 * steps)
+        assert lrs[0] == pytest.approx(2.0 / warm) and all(a >= b for a, b in zip(lrs[peak:], lrs[peak + 1:]))
+        assert lrs[-1] == pytest.approx(2.0 * (0.1 + 0.9 / (steps - warm)))  # one step short of final_lr·lr
+
+
+def test_the_ema_horizon_and_start_scale_with_the_run():
+    class Trainer:
+        estimated_stepping_batches = 500
+
+    ema = ScaledEMA(horizon=0.1, start=0.5)
+    ema.on_train_start(Trainer(), None)
+    assert ema.decay == pytest.approx(1 - 1 / 50) and not ema.should_update(step_idx=249) and ema.should_update(step_idx=250)
+    assert ema._average(torch.tensor(1.0), torch.tensor(3.0), 1) == pytest.approx(1 + 2 / 50)
+    with pytest.raises(InputError, match=r"scheduler.ema is a fraction in \[0, 1\], got 2"):
+        ScheduleConfig(name="linear", ema=2)
+
+
+@pytest.mark.parametrize("scheme", [pytest.param(s, marks=() if s in ("tanaka", "skk_per_image") else pytest.mark.slow)
+                                    for s in SCHEMES])
+def test_every_scheme_runs_through_fast_cifar10(scheme, tmp_path):
+    root = cifar_folder(tmp_path / "cifar")
+    done = train_cli(["experiment=fast_cifar10", f"scheme={scheme}", f"data.root={root}", *FAST], tmp_path / "runs",
+                     timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    (metrics_file,) = (tmp_path / "runs").glob("*/metrics.json")
+    metrics = json.loads(metrics_file.read_text())
+    assert metrics["complete"] and metrics["model"] == "fastnet" and metrics["test_images"] == 63
+
+
+@pytest.mark.slow
+def test_the_fast_recipe_learns_far_beyond_chance_on_digits(tmp_path):
+    metrics, _ = run_train(["experiment=fast_cifar10", "data=digits", "data.placement=resident", "data.flip=0",
+                            "data.batch_size=128", "scheme=tanaka", "trainer.max_epochs=3", "model.options.widths=[32,64,64]",
+                            "logger=csv", "trainer.enable_progress_bar=false"], tmp_path)
+    assert metrics["complete"] and metrics["test"]["acc1"] > 0.8 and metrics["test_images"] == 360  # chance: 0.1
