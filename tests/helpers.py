@@ -24,6 +24,8 @@ VARIANTS: dict[str, list[dict]] = {
         {"key_mode": "per_image"},
         {"key_mode": "per_image", "color_shuffle": False},
         {"key_mode": "per_image", "per_image_keys": "random"},
+        {"color_shuffle": "legacy_inplace"},
+        {"key_mode": "per_image", "color_shuffle": "legacy_inplace"},
     ],
     "etc": [{"block_size": 8}, {"block_size": 16}, {"grayscale": True}, {"grayscale": True, "block_size": 8},
             {"color_shuffle": "legacy_inplace"}],

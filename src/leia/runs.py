@@ -42,6 +42,7 @@ from lightning.pytorch.plugins import TorchCheckpointIO
 from omegaconf import DictConfig, OmegaConf
 
 from . import ciphers
+from .hostmem import keep_freed_memory
 from .errors import InputError
 from .preemption import Interrupted, SaveOnSignal
 from .records import redact, write_metrics
@@ -346,6 +347,7 @@ def execute(cfg: DictConfig, run_dir: Path, summary: Callable, redo: str, work: 
         if done := finished_run(cfg, run_dir, cipher, summary, redo):
             return done
         L.seed_everything(cfg.seed, workers=True, verbose=False)
+        keep_freed_memory()  # CPU steps would otherwise page-fault their activations back in (hostmem.py)
         return work(cfg, run_dir, Start(cipher, config_digest(cfg), time.time()), choices)
 
 

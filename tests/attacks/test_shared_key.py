@@ -132,6 +132,14 @@ def test_etc_that_destroys_channels_is_refused():
         attacks.create("shared_key").check("etc", {"block_size": 4, "grayscale": False, "color_shuffle": "legacy_inplace"})
 
 
+@pytest.mark.parametrize("attack", ["shared_key", "skk_cpa", "skk_greedy"])
+def test_skk_that_duplicates_channels_is_refused_by_the_attacks_that_assume_a_permutation(attack):
+    params = {"key_mode": "same", "color_shuffle": "legacy_inplace", "per_image_keys": "derived"}
+    with pytest.raises(NotApplicable, match="duplicates channels"):
+        attacks.create(attack).check("skk", params)
+    attacks.create(attack).check("skk", {**params, "color_shuffle": True})  # the correct shuffle is attacked
+
+
 def test_held_out_images_cannot_reach_the_estimate():
     """The estimate is frozen once made: later ciphertexts (held-out ones, say) are refused, and the
     key does not change. The attack has no hint and its Access carries no held-out images."""

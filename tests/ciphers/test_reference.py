@@ -68,10 +68,38 @@ def test_compiled_kernel_matches_per_image_numpy_reference(cfg):
 
 
 def test_legacy_inplace_shuffle_duplicates_a_channel_for_five_of_six_codes():
-    from leia.ciphers.etc import LEGACY_SOURCES
+    from leia.ciphers.layout import LEGACY_SOURCES
 
     duplicating = [len(set(src.tolist())) < 3 for src in LEGACY_SOURCES]
     assert sum(duplicating) == 5 and not duplicating[0]
+
+
+def test_scramblemix_pixel_loop_as_its_code_runs_it():
+    """Their loop on one pixel (r, g, b) = (10, 20, 30) with NP off, code by code, worked out by hand
+    from Python's evaluation order (right-hand views first, then assignments left to right)."""
+    from leia.ciphers.reference import skk_inplace_loop
+
+    r, g, b = 10, 20, 30
+    expected = [(r, g, b), (r, b, b), (g, g, b), (g, b, g), (b, b, b), (b, g, b)]
+    pixel = np.array([[[r, g, b]]], dtype=np.uint8)
+    for code, want in enumerate(expected):
+        got = skk_inplace_loop(pixel, np.ones((1, 1, 3), np.int64), np.array([[code]]))
+        assert tuple(got[0, 0]) == want, code
+    assert tuple(skk_inplace_loop(pixel, np.zeros((1, 1, 3), np.int64), np.array([[0]]))[0, 0]) == (245, 235, 225)
+
+
+def test_skk_legacy_mode_is_the_scramblemix_loop_and_differs_from_the_correct_shuffle():
+    x = random_images((1,), 64, 64, seed=3)
+    right, legacy = (ciphers.create("skk", seed=4, color_shuffle=c) for c in (True, "legacy_inplace"))
+    y = legacy.encrypt(x)
+    assert np.array_equal(y[0].permute(1, 2, 0).numpy(), encrypt_image(legacy, x[0].permute(1, 2, 0).numpy()))
+    differ = int((y != right.encrypt(x)).sum())
+    assert 3900 < differ < 4100  # one byte per pixel on average: (0 + 1 + 1 + 1 + 2 + 1) / 6 of 4,096 pixels
+    assert legacy.fingerprint_for((64, 64)) != right.fingerprint_for((64, 64))  # the mode is part of the key
+    with pytest.raises(ciphers.NotInvertibleError):
+        legacy.decrypt(y)
+    with pytest.raises(Exception, match="color_shuffle must be true, false or legacy_inplace, got 'inplace'"):
+        ciphers.create("skk", seed=0, color_shuffle="inplace")
 
 
 def test_libjpeg_ycbcr_agrees_with_pillow():

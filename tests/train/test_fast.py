@@ -97,3 +97,25 @@ def test_the_fast_recipe_learns_far_beyond_chance_on_digits(tmp_path):
                             "data.batch_size=128", "scheme=tanaka", "trainer.max_epochs=3", "model.options.widths=[32,64,64]",
                             "logger=csv", "trainer.enable_progress_bar=false"], tmp_path)
     assert metrics["complete"] and metrics["test"]["acc1"] > 0.8 and metrics["test_images"] == 360  # chance: 0.1
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("overrides", [["scheme=tanaka", "adapter=tanaka"], ["scheme=skk_per_image", "adapter=pixel"],
+                                       ["scheme=etc", "data.placement=dataset"]])
+def test_the_fast_recipe_runs_with_adapters_and_the_other_placements(overrides, tmp_path):
+    root = cifar_folder(tmp_path / "cifar")
+    metrics, _ = run_train(["experiment=fast_cifar10", *overrides, f"data.root={root}", *FAST], tmp_path / "runs")
+    adapter = dict(o.split("=", 1) for o in overrides).get("adapter", "none")
+    assert metrics["complete"] and metrics["adapter"] == adapter and metrics["test_images"] == 63
+
+
+def test_freed_host_memory_is_kept_for_reuse_unless_the_user_set_the_threshold(monkeypatch):
+    import sys
+
+    from leia.hostmem import keep_freed_memory
+
+    if sys.platform.startswith("linux"):
+        monkeypatch.delenv("MALLOC_MMAP_THRESHOLD_", raising=False)
+        assert keep_freed_memory() is True
+    monkeypatch.setenv("MALLOC_MMAP_THRESHOLD_", "131072")
+    assert keep_freed_memory() is False

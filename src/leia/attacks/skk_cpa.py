@@ -16,7 +16,7 @@ import torch
 from .. import ciphers
 from ..ciphers.keyfile import Key
 from ..ciphers.layout import COLOR_PERMS
-from .base import Access, Attack, Outcome, register
+from .base import Access, Attack, NotApplicable, Outcome, register
 
 # colour code of a permutation (p0, p1, p2), looked up as 9·p0 + 3·p1 + p2
 _CODE = np.full(27, -1, dtype=np.int64)
@@ -32,6 +32,12 @@ class SkkCPA(Attack):
     @dataclass(frozen=True)
     class Params:
         pass
+
+    def check(self, scheme: str, params: dict) -> None:
+        super().check(scheme, params)
+        if params.get("color_shuffle") == "legacy_inplace":
+            raise NotApplicable("skk with color_shuffle=legacy_inplace duplicates channels: no key decrypts it, and "
+                                f"{self.name} assumes a colour permutation")
 
     def prepare(self, access: Access) -> None:
         super().prepare(access)

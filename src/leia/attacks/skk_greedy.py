@@ -27,7 +27,7 @@ import torch
 
 from ..checks import check_choice, check_int
 from ..ciphers.layout import COLOR_PERMS, COLOR_PERMS_INV
-from .base import Access, Attack, Outcome, register
+from .base import Access, Attack, NotApplicable, Outcome, register
 from .metrics import ssim
 
 CHUNK = 64  # images per decoding chunk (the first-pixel search decodes 48 runs per image)
@@ -155,6 +155,12 @@ class SkkGreedy(Attack):
             check_choice("skk_greedy", "decoder", self.decoder, ("greedy", "global"))
             check_int("skk_greedy", "iterations", self.iterations)
             check_choice("skk_greedy", "ties", self.ties, ("first", "last"))
+
+    def check(self, scheme: str, params: dict) -> None:
+        super().check(scheme, params)
+        if params.get("color_shuffle") == "legacy_inplace":
+            raise NotApplicable("skk with color_shuffle=legacy_inplace duplicates channels: no key decrypts it, and "
+                                f"{self.name} assumes a colour permutation")
 
     def prepare(self, access: Access) -> None:
         super().prepare(access)

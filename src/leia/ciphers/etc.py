@@ -24,18 +24,8 @@ from ..errors import ImageFormatError, KeyMismatchError
 from .base import Cipher, log2_factorial, register
 from .color import rgb_to_ycbcr, ycbcr_to_rgb
 from .kernels import ByteMap
-from .layout import COLOR_PERMS, dihedral_per_block, from_blocks, positions, to_blocks
+from .layout import COLOR_PERMS, LEGACY_SOURCES, dihedral_per_block, from_blocks, positions, to_blocks
 from .validation import check_bits, check_permutation
-
-
-def _inplace_sources(perm) -> list[int]:
-    src: list[int] = []
-    for k, p in enumerate(perm):
-        src.append(src[p] if p < k else int(p))  # channel p < k was already overwritten
-    return src
-
-
-LEGACY_SOURCES = np.array([_inplace_sources(p) for p in COLOR_PERMS], dtype=np.int64)
 
 
 @register("etc")

@@ -15,6 +15,19 @@ COLOR_PERMS = np.array([[0, 1, 2], [0, 2, 1], [1, 0, 2], [1, 2, 0], [2, 0, 1], [
 COLOR_PERMS_INV = np.argsort(COLOR_PERMS, axis=1)
 
 
+def _inplace_sources(perm) -> list[int]:
+    src: list[int] = []
+    for k, p in enumerate(perm):
+        src.append(src[p] if p < k else int(p))  # channel p < k was already overwritten
+    return src
+
+
+# What published code that assigned channels in place on numpy views computes
+# (x[..., 0], x[..., 1], x[..., 2] = x[..., p0], x[..., p1], x[..., p2]): output channel k takes
+# LEGACY_SOURCES[s][k]; 5 of the 6 codes duplicate a channel (code 4 greys the pixel).
+LEGACY_SOURCES = np.array([_inplace_sources(p) for p in COLOR_PERMS], dtype=np.int64)
+
+
 def positions(c: int, h: int, w: int) -> np.ndarray:
     return np.arange(c * h * w, dtype=np.int64).reshape(c, h, w)
 

@@ -68,6 +68,26 @@ def skk(img: np.ndarray, np_bits: np.ndarray, color: np.ndarray | None, decrypt:
     return out ^ mask
 
 
+def skk_inplace_loop(img: np.ndarray, pixel_reverse: np.ndarray, channel_shuffle: np.ndarray) -> np.ndarray:
+    """ScrambleMix's pixel encryption as its code runs (scripts/scramblemix/pixel_based_encryption.py
+    of MADONOKOUKI/psivt23_scramblemix): NP where `pixel_reverse` is 0 (a 1 keeps the byte), then
+    each of the six colour orders applied to a copy by assigning the channels in place on numpy
+    views, then per pixel the copy its code selects. HWC uint8 in, HWC uint8 out (their float64
+    array holds the same integers)."""
+    img = img.astype(np.int64)
+    img = img * pixel_reverse + (255 - img) * (1 - pixel_reverse)
+    imgs = []
+    for perm in COLOR_PERMS:
+        img0 = img.copy()
+        img0[:, :, 0], img0[:, :, 1], img0[:, :, 2] = img0[:, :, perm[0]], img0[:, :, perm[1]], img0[:, :, perm[2]]
+        imgs.append(img0)
+    val = np.zeros(img.shape)
+    for i in range(6):
+        for j in range(3):
+            val[:, :, j] = val[:, :, j] + imgs[i][:, :, j] * (channel_shuffle == i)
+    return val.astype(np.uint8)
+
+
 def _dihedral(block: np.ndarray, code: int) -> np.ndarray:
     out = np.rot90(block, k=code % 4)
     return out[:, ::-1] if code >= 4 else out
@@ -144,9 +164,13 @@ def _ref_skk(cipher, img, image_id, decrypt):
     h, w = img.shape[:2]
     if cipher.per_image:
         np_bits, color = cipher.per_image_components(h, w, [str(image_id)])
-        return skk(img, np_bits[0], None if color is None else color[0], decrypt)
-    comps = cipher.components(h, w)
-    return skk(img, comps["np"], comps.get("color"), decrypt)
+        np_bits, color = np_bits[0], None if color is None else color[0]
+    else:
+        comps = cipher.components(h, w)
+        np_bits, color = comps["np"], comps.get("color")
+    if cipher.legacy:  # their key bit 1 keeps a byte, leia's NP bit 1 flips it
+        return skk_inplace_loop(img, 1 - np_bits.astype(np.int64), color)
+    return skk(img, np_bits, color, decrypt)
 
 
 def _ref_tanaka(cipher, img, image_id, decrypt):

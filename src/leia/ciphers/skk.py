@@ -5,6 +5,12 @@ Per pixel and colour component a bit r: where r = 1 the byte becomes q ⊕ 255 (
 input channel COLOR_PERMS[s][k]. Key components, drawn in (row, column, channel) order:
 `np` [H, W, 3] bits and `color` [H, W] codes.
 
+`color_shuffle: legacy_inplace` reproduces ScrambleMix's pixel encryption (Madono et al., PSIVT
+2023, MADONOKOUKI/psivt23_scramblemix, scripts/scramblemix/pixel_based_encryption.py), which
+assigns the channels in place on numpy views, as the published EtC code did (etc.py): output
+channel k takes LEGACY_SOURCES[s][k], so 5 of the 6 codes duplicate a channel and nothing can
+decrypt. Its key is the `true` key (same streams). It exists to reproduce numbers made with that code.
+
 `key_mode: same` uses one key for every image (compiled into one gather, like the block schemes).
 `key_mode: per_image` gives every image its own key, the scheme's "without key management" setting:
 `per_image_keys: derived` derives it from the secret and a stable image id (pass `ids=`; same id,
@@ -19,28 +25,31 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ..checks import check_bool, check_choice
+from ..checks import check_choice
 from ..errors import InputError, KeyMismatchError, NotInvertibleError
 from . import base
 from .base import Cipher, register
 from .keyfile import Key
 from .keystream import KeyDeriver, SystemRandom, below_many, bits_many
 from .kernels import ByteMap
-from .layout import COLOR_PERMS, COLOR_PERMS_INV, positions
+from .layout import COLOR_PERMS, COLOR_PERMS_INV, LEGACY_SOURCES, positions
 from .secrets import Secret
 from .validation import check_bits, normalise_ids
 
 _PERMS = torch.from_numpy(COLOR_PERMS)
 _PERMS_INV = torch.from_numpy(COLOR_PERMS_INV)
+_LEGACY = torch.from_numpy(LEGACY_SOURCES)
+COLOR_SHUFFLES = (True, False, "legacy_inplace")
 
 
-def skk_apply(x: torch.Tensor, keys: torch.Tensor, inverse: bool = False) -> torch.Tensor:
+def skk_apply(x: torch.Tensor, keys: torch.Tensor, inverse: bool = False, legacy: bool = False) -> torch.Tensor:
     """Batched per-image kernel. x [B, 3, H, W] uint8; keys [B, 3 or 4, H, W] uint8 in kernel form:
-    the NP mask (0/255) by input channel, then the colour code when colours are shuffled."""
+    the NP mask (0/255) by input channel, then the colour code when colours are shuffled. `legacy`:
+    the in-place channel assignment (forward only)."""
     npm = keys[:, :3]
     if keys.shape[1] == 3:
         return x ^ npm
-    table = (_PERMS_INV if inverse else _PERMS).to(x.device)
+    table = (_LEGACY if legacy else _PERMS_INV if inverse else _PERMS).to(x.device)
     src = table[keys[:, 3].long()].permute(0, 3, 1, 2)  # [B, 3, H, W] channel index
     if inverse:
         return torch.gather(x, 1, src) ^ npm
@@ -61,12 +70,14 @@ class SKK(Cipher):
     @dataclass(frozen=True)
     class Params:
         key_mode: str = "same"
-        color_shuffle: bool = True
+        color_shuffle: bool | str = True  # true | false | legacy_inplace
         per_image_keys: str = "derived"
 
         def __post_init__(self):
             check_choice("skk", "key_mode", self.key_mode, ("same", "per_image"))
-            check_bool("skk", "color_shuffle", self.color_shuffle)
+            if not any(self.color_shuffle is c if isinstance(c, bool) else self.color_shuffle == c
+                       for c in COLOR_SHUFFLES):
+                raise InputError(f"skk: color_shuffle must be true, false or legacy_inplace, got {self.color_shuffle!r}")
             check_choice("skk", "per_image_keys", self.per_image_keys, ("derived", "random"))
 
     def __init__(self, **kwargs):
@@ -83,8 +94,12 @@ class SKK(Cipher):
         return self.per_image and self.params.per_image_keys == "random"
 
     @property
+    def legacy(self) -> bool:
+        return self.params.color_shuffle == "legacy_inplace"
+
+    @property
     def invertible(self) -> bool:
-        return not self.throwaway
+        return not self.throwaway and not self.legacy
 
     @property
     def uses_secret(self) -> bool:
@@ -182,7 +197,8 @@ class SKK(Cipher):
 
     def compile(self, comps, h, w):
         pos = positions(3, h, w).transpose(1, 2, 0)  # [H, W, 3]: flat CHW position of (y, x, c)
-        src = COLOR_PERMS[comps["color"].astype(np.int64)] if "color" in comps else np.broadcast_to(np.arange(3), (h, w, 3))
+        table = LEGACY_SOURCES if self.legacy else COLOR_PERMS
+        src = table[comps["color"].astype(np.int64)] if "color" in comps else np.broadcast_to(np.arange(3), (h, w, 3))
         index = np.take_along_axis(pos, src, axis=2)
         mask = 255 * np.take_along_axis(comps["np"].astype(np.uint8), src, axis=2)
         return ByteMap.build(index.transpose(2, 0, 1).reshape(-1), mask.transpose(2, 0, 1).reshape(-1).astype(np.uint8))
@@ -204,7 +220,7 @@ class SKK(Cipher):
         step = base.CHUNK  # also bounds the int64 channel index of the kernel
         for start in range(0, b, step):
             keys = torch.from_numpy(self._kernel_keys(h, w, ids[start : start + step])).to(x.device)
-            out[start : start + step] = skk_apply(x[start : start + step], keys, inverse)
+            out[start : start + step] = skk_apply(x[start : start + step], keys, inverse, self.legacy)
         return out
 
     def _encrypt_batch(self, x, ids):
@@ -215,6 +231,8 @@ class SKK(Cipher):
     def _invert(self, y, h, w, ids):
         if not self.per_image:
             return super()._invert(y, h, w, ids)
+        if self.legacy:
+            raise NotInvertibleError("skk color_shuffle=legacy_inplace duplicates channels; nothing can decrypt it")
         if self.throwaway:
             raise NotInvertibleError(
                 "skk per_image_keys=random draws throw-away keys that are never stored, so nothing can decrypt "

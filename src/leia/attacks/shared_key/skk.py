@@ -25,6 +25,8 @@ class SkkStrategy(Strategy):
     unresolved = "none (the global negative and colour order rest on the priors)"
 
     def check(self):
+        if self.scheme_params.get("color_shuffle") == "legacy_inplace":
+            raise NotApplicable("skk with color_shuffle=legacy_inplace duplicates channels; no key decrypts it")
         if self.scheme_params.get("key_mode") == "per_image":
             raise NotApplicable("shared_key needs one key for many images, but skk with key_mode=per_image gives "
                                 "every image its own key (use skk_greedy or a learned attack)")
