@@ -29,6 +29,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from . import attacks, runs
 from .attacks.base import Access, Attack
+from .attacks.lpips import LPIPS, NOT_COMPUTED
 from .attacks.task import AttackTask, victim_ids, write_outputs
 from .data.datamodule import DataConfig
 from .data.sources import Images, load_split
@@ -153,6 +154,14 @@ def fit(cfg: DictConfig, trainer: L.Trainer, task: AttackTask, setting: Setting,
     trainer.fit(task, train_dataloaders=loader, ckpt_path=resume)
 
 
+def weighted_metrics(cfg: DictConfig) -> tuple[dict, dict]:
+    """Metrics that need weights the user supplies: ({name: metric}, {name: why it is not computed})."""
+    weights = (cfg.get("metrics") or {}).get("lpips_weights")
+    if not weights:
+        return {}, {"lpips": NOT_COMPUTED}
+    return {"lpips": LPIPS(weights)}, {}
+
+
 def observe(attack: Attack, cipher, victims: DataLoader) -> None:
     """An attack that pools evidence (shared_key) studies every victim ciphertext first."""
     for plain, index in victims:
@@ -162,6 +171,7 @@ def observe(attack: Attack, cipher, victims: DataLoader) -> None:
 def _attack(cfg: DictConfig, run_dir: Path, start: runs.Start, choices: dict | None) -> dict:
     cipher, digest = start.cipher, start.digest
     setting = prepare(cfg, cipher)
+    extra, not_computed = weighted_metrics(cfg)  # a bad weights file fails before the run starts
     attack, victims, (h, w) = setting.attack, setting.victims, setting.size
     description = runs.describe(cfg, "attack", choices, cipher, setting.size, attack)
     resume = runs.begin(cfg, run_dir, cipher, setting.size)
@@ -170,7 +180,7 @@ def _attack(cfg: DictConfig, run_dir: Path, start: runs.Start, choices: dict | N
           + (f"; attacker: {len(setting.attacker)} own images" if setting.attacker is not None else ""))
     attack.prepare(grant_access(cfg, setting, cipher))
 
-    task = AttackTask(attack, cipher, grid_images=cfg.grid.images)
+    task = AttackTask(attack, cipher, grid_images=cfg.grid.images, extra_metrics=extra)
     loggers = runs.build_loggers(cfg, run_dir, description, job_type="attack")
     trainer_cfg = OmegaConf.to_container(cfg.trainer, resolve=True)
     trainer_cfg["max_epochs"] = attack.params.epochs if attack.learned else 1
@@ -204,6 +214,7 @@ def _attack(cfg: DictConfig, run_dir: Path, start: runs.Start, choices: dict | N
         "attacker_images": None if setting.attacker is None else len(setting.attacker),
         "epochs": trainer.current_epoch if attack.learned else 0,
         "ssim": {"window": 11, "sigma": 1.5, "data_range": 255, "gray": "BT.601 luma"},
+        "not_computed": not_computed,
         "duration_s": round(time.time() - start.time, 1),
     }
     if trainer.is_global_zero:

@@ -4,6 +4,7 @@
   the RGB image (mean over channels) and on its BT.601 luma (grayscale SSIM).
 - PSNR in dB with peak 255; an exact reconstruction has infinite PSNR, reported as PSNR_CAP.
 - exact-byte rate: fraction of the 3HW bytes equal to the plain image's.
+- LPIPS (AlexNet), where the user gives local AlexNet weights (`metrics.lpips_weights`, lpips.py).
 Aggregation over images is done with torchmetrics' MeanMetric by the attack task.
 """
 
@@ -49,11 +50,13 @@ def exact_bytes(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return (pred == target).flatten(1).float().mean(1)
 
 
-def image_metrics(pred: torch.Tensor, target: torch.Tensor) -> dict[str, torch.Tensor]:
-    """All per-image quality metrics of uint8 reconstructions `pred` against plain `target`."""
+def image_metrics(pred: torch.Tensor, target: torch.Tensor, extra: dict | None = None) -> dict[str, torch.Tensor]:
+    """All per-image quality metrics of uint8 reconstructions `pred` against plain `target`; `extra`
+    adds metrics that need weights (name -> (pred, target) -> per-image values, e.g. LPIPS)."""
     return {
         "ssim": ssim(pred, target),
         "ssim_gray": ssim(luma(pred), luma(target)),
         "psnr": psnr(pred, target),
         "exact_bytes": exact_bytes(pred, target),
+        **{name: fn(pred, target) for name, fn in (extra or {}).items()},
     }

@@ -30,8 +30,9 @@ class AttackTask(L.LightningModule):
     are trained by `training_step` on the attacker's own images (manual optimisation: the attack
     owns its optimisers, e.g. a GAN's two)."""
 
-    def __init__(self, attack: Attack, victim, grid_images: int = 8):
+    def __init__(self, attack: Attack, victim, grid_images: int = 8, extra_metrics: dict | None = None):
         super().__init__()
+        self.extra_metrics = extra_metrics or {}  # name -> (pred, target) -> per-image values (LPIPS)
         self.attack = attack  # registered as a submodule when it is an nn.Module (learned attacks)
         self._victim = victim  # not a module, never in a state_dict
         self.grid_images = grid_images
@@ -65,8 +66,8 @@ class AttackTask(L.LightningModule):
             raise RuntimeError(f"attack {self.attack.name} returned {tuple(recon.shape)} {recon.dtype}, expected "
                                f"{tuple(plain.shape)} uint8")
         encrypted = cipher_view(y)
-        per_image = {**image_metrics(recon, plain),
-                     **{f"baseline_{k}": v for k, v in image_metrics(encrypted, plain).items()},
+        per_image = {**image_metrics(recon, plain, self.extra_metrics),
+                     **{f"baseline_{k}": v for k, v in image_metrics(encrypted, plain, self.extra_metrics).items()},
                      **{k: v.to(plain.device) for k, v in self.attack.score(outcome, self._victim, plain, ids).items()}}
         for k, v in per_image.items():
             self._mean(k, v)
