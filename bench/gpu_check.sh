@@ -197,7 +197,7 @@ row "attack.py trainer=gpu, skk_greedy (first pixel given) on per-image skk (ana
 run_step grid_madono2020_fast 420 env CIFAR="$CIFAR" "$PYTHON" train.py experiment=sweep/madono2020_fast trainer=gpu \
     hydra.sweeper.params.seed=0 sweep=gpu-check-madono2020_fast logger=csv trainer.enable_progress_bar=false \
     paths.runs=$RUNS force=true
-if [ -d "$RUNS/sweeps/gpu-check-madono2020_fast" ]; then
+if [ "$STATUS" = ok ]; then
     "$PYTHON" -m leia.report "$RUNS/sweeps/gpu-check-madono2020_fast" --paper madono2020 \
         --out "$OUTDIR/madono2020_fast" >/dev/null 2>&1 && cp "$OUTDIR/madono2020_fast/report.md" "$OUTDIR/madono2020_fast.md"
 fi

@@ -15,16 +15,18 @@ import ctypes
 import os
 import sys
 
-M_MMAP_THRESHOLD = -3
+M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
 LARGEST = 32 * 2**20
+TRIM = 256 * 2**20  # fixing the mmap threshold also fixes the trim threshold at 128 KiB: raise it too
 
 
 def keep_freed_memory() -> bool:
-    """Set glibc's mmap threshold to its largest value; True when it was set here."""
+    """Set glibc's mmap threshold to its largest value (and the trim threshold to 256 MiB); True
+    when it was set here."""
     if not sys.platform.startswith("linux") or "MALLOC_MMAP_THRESHOLD_" in os.environ:
         return False
     try:
         libc = ctypes.CDLL("libc.so.6")
-        return bool(libc.mallopt(M_MMAP_THRESHOLD, LARGEST))
+        return bool(libc.mallopt(M_MMAP_THRESHOLD, LARGEST)) and bool(libc.mallopt(M_TRIM_THRESHOLD, TRIM))
     except (OSError, AttributeError):  # not glibc (musl has no mallopt)
         return False

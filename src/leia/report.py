@@ -343,6 +343,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--project", default="leia", help="W&B project (with --wandb)")
     args = p.parse_args(argv)
     try:
+        if args.paper:
+            published.paper(args.paper)  # an unknown name fails before anything is written
         result = build(args.dirs, args.out or args.dirs[0] / "report", args.attack_metric, args.train_metric, args.setting,
                        args.paper)
     except InputError as e:

@@ -58,6 +58,11 @@ IDENTITY_VERSION = 2  # 2: the key fingerprint is part of a run's identity (one 
 PLACEMENT = ("devices", "num_nodes", "strategy", "enable_progress_bar", "log_every_n_steps")
 # Settings that may change when a run resumes without changing what it is: more epochs extend it.
 RESUMABLE = ("trainer.max_epochs", "checkpoint.every_n_steps")
+# Settings added after runs were recorded, at the value that computes what those runs computed: a
+# recorded run without one of them is the same run when it is at this value (so an upgrade does not
+# turn finished runs into "a different configuration").
+ADDED_DEFAULTS = {"optimizer.label_smoothing": 0.0, "scheduler.warmup_fraction": 0.2, "scheduler.final_lr": 0.0,
+                  "scheduler.ema": 0.0, "scheduler.ema_start": 0.0, "metrics.lpips_weights": None}
 
 
 # ---------------------------------------------------------------- configuration
@@ -155,10 +160,21 @@ def flat(node: Any, prefix: str = "") -> dict[str, Any]:
 
 
 def changes(old: dict, new: dict, ignore: tuple[str, ...] = ()) -> list[str]:
-    """The settings that differ between two `computed` configs, as "name: old -> new"."""
+    """The settings that differ between two `computed` configs, as "name: old -> new" (a setting
+    the old record predates is no change at its `ADDED_DEFAULTS` value)."""
     a, b = flat(old), flat(new)
     return [f"{k}: {a.get(k, '(unset)')} -> {b.get(k, '(unset)')}" for k in sorted(set(a) | set(b))
-            if k not in ignore and a.get(k) != b.get(k)]
+            if k not in ignore and a.get(k) != b.get(k)
+            and not (k not in a and k in ADDED_DEFAULTS and b.get(k) == ADDED_DEFAULTS[k])]
+
+
+def same_identity(record: dict | None, cfg: DictConfig, ignore: tuple[str, ...] = ()) -> bool:
+    """Whether a run.json record is this configuration's run (apart from `ignore`)."""
+    if record is None:
+        return False
+    if record.get("identity") == identity_digest(cfg):
+        return True
+    return record.get("config") is not None and not changes(record["config"], computed(cfg), ignore)
 
 
 # ---------------------------------------------------------------- start
@@ -219,7 +235,7 @@ def _extends(cfg: DictConfig, run_dir: Path, cipher: ciphers.Cipher, done: dict)
         _refuse_key(run_dir, "a finished run", done["key_fingerprint"], now)
     if done.get("config_digest") != config_digest(cfg):
         record = read_json(run_dir / RECORD) if (run_dir / RECORD).is_file() else {}
-        if record.get("identity") != identity_digest(cfg):
+        if not same_identity(record, cfg, RESUMABLE):
             _refuse_changes(run_dir, "a finished run", record.get("config"), computed(cfg))
         if done.get("task") == "train" and cfg.trainer.max_epochs < done.get("epochs", 0):
             raise InputError(f"{run_dir} holds a finished run of {done.get('epochs')} epochs; "
@@ -253,7 +269,7 @@ def begin(cfg: DictConfig, run_dir: Path, cipher: ciphers.Cipher, image_size: tu
             raise InputError(f"{last} is empty, truncated or not a checkpoint, so the run cannot resume from it: "
                              f"{_choices(run_dir)}")
         record = read_json(run_dir / RECORD) if (run_dir / RECORD).is_file() else None
-        if record is None or record.get("identity") != identity_digest(cfg):
+        if not same_identity(record, cfg, RESUMABLE):
             _refuse_changes(run_dir, f"a checkpoint ({last})", record and record.get("config"), computed(cfg),
                             ignore=RESUMABLE)
         if record.get("key_fingerprint") != fingerprint:

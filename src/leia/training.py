@@ -168,8 +168,8 @@ def _train(cfg: DictConfig, run_dir: Path, start: runs.Start, choices: dict | No
     converting = bool(cfg.get("convert") and cfg.convert.get("checkpoint"))
     if converting:
         model.model.backbone = convert_backbone(cfg, dm, cipher, model.model.backbone)
-    if not converting:
-        model.fit_to_data(dm.fit_sample())
+    if not converting and not cfg.model.get("checkpoint"):  # a checkpoint's stem is already fitted
+        model.fit_to_data(dm.fit_sample)
     resume = runs.begin(cfg, run_dir, cipher, dm.image_size)
     print(redacted_yaml(cfg))
     print(f"cipher: {cipher!r}; input {dm.input_shape}; {len(dm.train_data)} train / {len(dm.test_data)} test images")

@@ -185,3 +185,25 @@ def test_wandb_credentials_without_a_route_log_offline_at_once(monkeypatch, caps
     monkeypatch.delenv("WANDB_API_KEY")
     monkeypatch.setattr(runs.Path, "home", lambda: runs.Path("/nonexistent"))
     assert runs.wandb_mode() == "offline"  # no credentials: offline without asking the network
+
+
+def test_runs_recorded_before_a_setting_existed_are_the_same_run_at_its_old_behaviour(tmp_path, capsys):
+    """A finished run and a checkpoint recorded before `optimizer.label_smoothing` and the EMA
+    settings existed are still this configuration's run while those settings keep their defaults."""
+    first, run_dir = run_train(SHORT, tmp_path)
+
+    def predate(record: dict) -> dict:
+        config = record["config"]
+        del config["optimizer"]["label_smoothing"], config["scheduler"]["ema"], config["scheduler"]["ema_start"]
+        return {**record, "identity": "older", "config_digest": "older", "config": config}
+
+    record = predate(json.loads((run_dir / "run.json").read_text()))
+    (run_dir / "run.json").write_text(json.dumps(record))
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    (run_dir / "metrics.json").write_text(json.dumps({**metrics, "config_digest": "older"}))
+    assert run_train(SHORT, tmp_path)[0]["test"] == first["test"] and "nothing to do" in capsys.readouterr().out
+    (run_dir / "run.json").write_text(json.dumps(record))
+    with pytest.raises(InputError, match=r"optimizer.label_smoothing: \(unset\) -> 0.1"):
+        run_train([*SHORT, "optimizer.label_smoothing=0.1"], tmp_path)
+    interrupted(run_dir)
+    assert run_train(SHORT, tmp_path)[0]["complete"] and "resuming from" in capsys.readouterr().out

@@ -169,6 +169,8 @@ def _ref_skk(cipher, img, image_id, decrypt):
         comps = cipher.components(h, w)
         np_bits, color = comps["np"], comps.get("color")
     if cipher.legacy:  # their key bit 1 keeps a byte, leia's NP bit 1 flips it
+        if decrypt:
+            raise ValueError("skk color_shuffle=legacy_inplace duplicates channels; nothing decrypts it")
         return skk_inplace_loop(img, 1 - np_bits.astype(np.int64), color)
     return skk(img, np_bits, color, decrypt)
 

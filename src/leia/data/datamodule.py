@@ -170,13 +170,14 @@ class EncryptedDataModule(L.LightningDataModule):
         return self._resident[(data.split, device)]
 
     def fit_sample(self, n: int = FIT_SAMPLE) -> torch.Tensor:
-        """What the model sees of the first `n` training images, unaugmented: normalised ciphertexts
-        (for a stem fitted to its inputs)."""
+        """What the model sees of `n` training images drawn at random (seeded by data.seed; image
+        folders are stored class by class, so the first n would be one class), unaugmented:
+        normalised ciphertexts, for a stem fitted to its inputs."""
         self.setup()
         data = self.train_data
-        x = data.images[:n]
-        ids = [f"{data.split}/{i}" for i in range(len(x))] if self.cipher.needs_ids else None
-        return self.normalise(self.cipher.encrypt(x, ids=ids))
+        index = torch.randperm(len(data), generator=torch.Generator().manual_seed(self.cfg.seed))[:n].sort().values
+        ids = [f"{data.split}/{i}" for i in index.tolist()] if self.cipher.needs_ids else None
+        return self.normalise(self.cipher.encrypt(data.images[index], ids=ids))
 
     def train_dataloader(self):
         return self._loader(self.dataset("train", augment=True), train=True)

@@ -168,16 +168,19 @@ class ResidentLoader:
 
     def __iter__(self) -> Iterator[dict]:
         indices, params = self.sampler.plan()
+        device = self.images.device
+        on_device = indices.to(device)  # the epoch's plan moves once, not per batch
+        params = None if params is None else params.to(device)
+        names = [f"{self.data.split}/{i}" for i in indices.tolist()]
         for start in range(0, len(indices), self.batch_size):
-            index = indices[start : start + self.batch_size]
-            on_device = index.to(self.images.device)
-            x = self.images[on_device]
+            index = on_device[start : start + self.batch_size]
+            x = self.images[index]
             if params is not None:
                 x = self.augment.apply_batch(x, params[start : start + self.batch_size])
-            ids = [f"{self.data.split}/{i}" for i in index.tolist()]
+            ids = names[start : start + self.batch_size]
             if self.cipher is not None:
                 x = self.cipher.encrypt(x, ids=ids if self.cipher.needs_ids else None)
-            yield {"image": x, "label": self.labels[on_device], "index": on_device, "id": ids,
+            yield {"image": x, "label": self.labels[index], "index": index, "id": ids,
                    "plain": torch.full((len(index),), self.plain, device=x.device)}
 
     def state_dict(self) -> dict:

@@ -6,7 +6,7 @@ both), and copies it into the model when training ends, so the test loop measure
 subclass sets the decay from the run's length: a horizon of `horizon` of all optimizer steps
 (decay = 1 - 1/(horizon·steps)), updated from `start` of the steps on; `trainer.max_epochs=1` is
 then a whole short run, not the first epoch of a long one. Before its first update the average is
-not swapped in (it would be the untrained initial weights).
+not swapped in, nor saved as the checkpoint's weights (it would be the untrained initial weights).
 """
 
 from __future__ import annotations
@@ -25,6 +25,8 @@ class ScaledEMA(WeightAveraging):
         return averaged + (current - averaged) * (1 - self.decay)
 
     def on_train_start(self, trainer, pl_module):
+        if self._average_model is not None:  # made at setup, before the strategy moved the model to its device
+            self._average_model.to(pl_module.device)
         steps = max(1, int(trainer.estimated_stepping_batches))
         self.decay = max(0.0, 1 - 1 / max(1.0, self.horizon * steps))
         self._first_step = int(self.start * steps)
@@ -46,3 +48,9 @@ class ScaledEMA(WeightAveraging):
     def on_train_end(self, trainer, pl_module):
         if self._has_average():
             super().on_train_end(trainer, pl_module)
+
+    def on_save_checkpoint(self, trainer, pl_module, checkpoint):
+        # Before its first update the average is the initial weights: a checkpoint then holds the
+        # model's own weights (and resuming starts the average afresh, as an uninterrupted run does).
+        if self._has_average():
+            super().on_save_checkpoint(trainer, pl_module, checkpoint)

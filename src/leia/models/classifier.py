@@ -19,7 +19,7 @@ from ..registry import Registry
 
 
 OPTIMIZERS: Registry = Registry("optimizer")  # name -> (parameters, OptimConfig) -> optimizer
-SCHEDULES: Registry = Registry("scheduler")  # name -> (optimizer, ScheduleConfig, max_epochs) -> scheduler or None
+SCHEDULES: Registry = Registry("scheduler")  # name -> (optimizer, ScheduleConfig, max_epochs, steps) -> scheduler or None
 
 
 def _check_name(group: str, name: str, registry: Registry) -> None:
@@ -73,8 +73,8 @@ def _adamw(params, o: OptimConfig) -> torch.optim.Optimizer:
     return torch.optim.AdamW(params, lr=o.lr, betas=tuple(o.betas), weight_decay=o.weight_decay)
 
 
-# Schedules step once per epoch unless marked per_step; `steps` is the number of optimizer steps of
-# the whole run, so that a schedule scales with trainer.max_epochs.
+# Schedules step once per epoch unless marked per_step; a per-step schedule gets `steps`, the
+# optimizer steps of the whole run (others get 0), so that it scales with trainer.max_epochs.
 @SCHEDULES.register("none")
 def _constant(opt, s: ScheduleConfig, max_epochs: int, steps: int):
     return None
@@ -135,15 +135,16 @@ class EncryptedClassifier(L.LightningModule):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.model(x)
 
-    def fit_to_data(self, inputs: torch.Tensor) -> None:
-        """Fit what a backbone fits to its training inputs (a whitening stem) before training; a
-        resumed run then restores the fitted weights from its checkpoint."""
+    def fit_to_data(self, sample) -> None:
+        """Fit what a backbone fits to its training inputs (a whitening stem) before training, on
+        `sample()` (called only then); a resumed run then restores the fitted weights from its
+        checkpoint."""
         backbone, adapter = self.model.backbone, self.model.adapter
         if getattr(backbone, "fits_to_data", False):
             if any(True for _ in adapter.parameters()):
                 raise InputError("this backbone's stem is fitted to its inputs, which an untrained adapter would "
                                  "make meaningless; use adapter=none or model.options.stem=learned")
-            backbone.fit(inputs)
+            backbone.fit(sample())
 
     def training_step(self, batch, batch_idx):
         logits = self(batch["image"])
@@ -186,11 +187,12 @@ class EncryptedClassifier(L.LightningModule):
         opt = OPTIMIZERS.get(self.optim.name)(self.parameters(), self.optim)
         s = self.schedule
         make = SCHEDULES.get(s.name)
-        steps = int(self.trainer.estimated_stepping_batches) if self._trainer is not None else self.max_epochs
+        per_step = getattr(make, "per_step", False)
+        steps = int(self.trainer.estimated_stepping_batches) if per_step and self._trainer is not None else 0
         sched = make(opt, s, self.max_epochs, steps)
         if sched is None:
             return opt
-        if getattr(make, "per_step", False):
+        if per_step:
             return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
         if s.warmup_epochs:
             warm = torch.optim.lr_scheduler.LinearLR(opt, start_factor=0.1, total_iters=s.warmup_epochs)
