@@ -39,7 +39,8 @@ def test_encryption_changes_the_image(cfg):
 
 
 def test_only_documented_exceptions_are_lossy_or_not_invertible():
-    """The invertibility contract has exactly two documented exceptions."""
+    """The invertibility contract has exactly the documented exceptions: grayscale EtC is lossy (its
+    colour conversion), and the published-bug modes (legacy_inplace) and throw-away keys cannot decrypt."""
     lossy, not_invertible = [], []
     x = random_images((2,), 32, 32)
     for name, params in CONFIGS:
@@ -49,8 +50,9 @@ def test_only_documented_exceptions_are_lossy_or_not_invertible():
         elif not torch.equal(c.expected_roundtrip(x), x):
             lossy.append((name, params))
     assert all(p.get("grayscale") for n, p in lossy) and lossy  # YCbCr conversion of grayscale EtC
-    assert sorted(p.get("color_shuffle", p.get("per_image_keys")) for _, p in not_invertible) == [
-        "legacy_inplace", "random"]
+    assert sorted((n, p.get("key_mode", "same"), p.get("color_shuffle", p.get("per_image_keys")))
+                  for n, p in not_invertible) == [("etc", "same", "legacy_inplace"), ("skk", "per_image", "legacy_inplace"),
+                                                  ("skk", "per_image", "random"), ("skk", "same", "legacy_inplace")]
 
 
 @pytest.mark.parametrize("cfg", [c for c in CONFIGS if c[0] != "plain"], ids=config_id)
