@@ -14,13 +14,14 @@ from tests.helpers import random_images
 @pytest.mark.parametrize("name,options", [
     ("resnet20", {}), ("resnet18_cifar", {}), ("convmixer", {"dim": 32, "depth": 2}),
     ("timm", {"model_name": "vit_tiny_patch16_224", "patch_size": 4}), ("timm", {"model_name": "resnet18"}),
+    ("fastnet", {"widths": [8, 16, 16], "stem": "learned"}),
 ])
 def test_backbones_build_for_any_input_channels(name, options):
     for in_chans, size in ((3, (32, 32)), (1, (32, 96)), (32, (32, 32))):
         model = create_backbone(name, num_classes=7, in_chans=in_chans, image_size=size, **options).eval()
         with torch.no_grad():
             assert model(torch.randn(2, in_chans, *size)).shape == (2, 7)
-    assert sorted(BACKBONES.names()) == ["convmixer", "resnet18_cifar", "resnet20", "timm"]
+    assert sorted(BACKBONES.names()) == ["convmixer", "fastnet", "resnet18_cifar", "resnet20", "timm"]
 
 
 def test_backbone_weights_load_from_local_files_only(tmp_path):
