@@ -131,13 +131,9 @@ class EncryptedImages(Dataset):
                 "id": self.image_id(index), "plain": self.plain}
 
 
-class ResumableLoader(DataLoader):
-    """A DataLoader that Lightning can checkpoint mid-epoch: its state is (epoch, batches done by
-    the training loop), reported by `BatchProgress` before each checkpoint is written."""
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.batches_done = 0
+class LoaderState:
+    """What Lightning checkpoints of a loader mid-epoch: (epoch, batches done by the training loop),
+    reported by `LoaderProgress` before each checkpoint is written; resuming skips those batches."""
 
     def state_dict(self) -> dict:
         return {"epoch": self.sampler.epoch, "batches_done": self.batches_done}
@@ -148,7 +144,17 @@ class ResumableLoader(DataLoader):
         self.batches_done = state["batches_done"]
 
 
-class ResidentLoader:
+class ResumableLoader(LoaderState, DataLoader):
+    """A DataLoader that Lightning can checkpoint mid-epoch: its state is (epoch, batches done by
+    the training loop), reported by `BatchProgress` before each checkpoint is written."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.batches_done = 0
+
+
+
+class ResidentLoader(LoaderState):
     """The device-resident data path (`data.placement: resident`): the split's uint8 images live on
     the training device, and each batch is gathered, augmented, encrypted and labelled there in a
     few batched tensor operations: no workers, no per-image Python. Its order and augmentation come
@@ -183,10 +189,3 @@ class ResidentLoader:
             yield {"image": x, "label": self.labels[index], "index": index, "id": ids,
                    "plain": torch.full((len(index),), self.plain, device=x.device)}
 
-    def state_dict(self) -> dict:
-        return {"epoch": self.sampler.epoch, "batches_done": self.batches_done}
-
-    def load_state_dict(self, state: dict) -> None:
-        self.sampler.set_epoch(state["epoch"])
-        self.sampler.skip(state["batches_done"] * self.batch_size)
-        self.batches_done = state["batches_done"]
