@@ -5,7 +5,7 @@ does not cache them, so every CPU training step faults its activations back in, 
 zeroes them: half of the CPU time of `experiment=fast_cifar10` was spent in the kernel on 2 cores.
 Fixing the threshold at its largest value (32 MiB on 64-bit glibc; it also stops glibc's dynamic
 threshold) keeps those blocks in the heap: the fast net's training step went from 267 to 333 img/s
-at batch 512 (bench/fast_cifar10.py's section of docs/BENCHMARKS.md). Only glibc on Linux; a
+at batch 512 (a standalone fastnet training step on random input, measured once by hand; not a bench script). Only glibc on Linux; a
 MALLOC_MMAP_THRESHOLD_ set in the environment is the user's and wins.
 """
 
