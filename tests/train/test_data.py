@@ -119,6 +119,24 @@ def test_the_resident_loader_resumes_mid_epoch_where_it_stopped():
     assert resumed.state_dict() == state
 
 
+@pytest.mark.parametrize("placement", ["dataset", "resident"])
+def test_the_data_module_keeps_the_loaders_position_for_a_loader_built_after_the_restore(placement):
+    # Lightning restores the data module before configure_optimizers, which may build the loader
+    # (trainer.estimated_stepping_batches); the position must reach whichever loader comes next.
+    dm = EncryptedDataModule(DataConfig(name="digits", batch_size=64, placement=placement, train_limit=300, seed=4),
+                             ciphers.create("tanaka", seed=0))
+    dm.setup()
+    assert dm.state_dict() == {}  # no loader yet: nothing to save (and never the key)
+    dm.load_state_dict({})  # a checkpoint of an older run
+    dm.load_state_dict({"train_loader": {"epoch": 2, "batches_done": 3}})
+    loader = dm.train_dataloader()
+    assert loader.sampler.epoch == 2 and len(list(loader)) == 2
+    assert dm.state_dict() == {"train_loader": {"epoch": 2, "batches_done": 3}}
+    dm.load_state_dict({"train_loader": {"epoch": 1, "batches_done": 4}})  # an existing loader takes it at once
+    assert loader.sampler.epoch == 1 and len(list(loader)) == 1
+
+
+
 def test_batched_augmentation_equals_the_per_image_one():
     aug = Augment(pad=3, flip=0.5)
     x = torch.randint(0, 256, (40, 3, 9, 7), dtype=torch.uint8)

@@ -92,12 +92,11 @@ def test_every_scheme_runs_through_fast_cifar10(scheme, tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="open finding: on the digits fixture the fast recipe stays at 10.6% (one class) "
-                   "with tanaka, lr 0.1-0.5 and 3-4 epochs, while CIFAR-10 trains (88.70% plain); not yet explained")
 def test_the_fast_recipe_learns_far_beyond_chance_on_digits(tmp_path):
+    # Block stem (tanaka) on upscaled digits: this stayed at 10.6% while the stem was fitted on
+    # unaugmented images, whose aligned 4x4 blocks are nearly flat (see DataModule.fit_sample).
     metrics, _ = run_train(["experiment=fast_cifar10", "data=digits", "data.placement=resident", "data.flip=0",
                             "data.batch_size=64", "scheme=tanaka", "trainer.max_epochs=4", "model.options.widths=[32,64,64]",
-                            "optimizer.lr=0.1",
                             "logger=csv", "trainer.enable_progress_bar=false"], tmp_path)
     assert metrics["complete"] and metrics["test"]["acc1"] > 0.8 and metrics["test_images"] == 360  # chance: 0.1
 

@@ -63,6 +63,8 @@ class EncryptedDataModule(L.LightningDataModule):
         self.train_data: Images | None = None
         self.test_data: Images | None = None
         self._resident: dict[tuple[str, torch.device], tuple[torch.Tensor, torch.Tensor]] = {}
+        self._train_loader: ResumableLoader | ResidentLoader | None = None
+        self._train_position: dict | None = None  # a checkpoint's loader position, until the loader exists
 
     # ------------------------------------------------------------------ data
     @property
@@ -170,17 +172,29 @@ class EncryptedDataModule(L.LightningDataModule):
         return self._resident[(data.split, device)]
 
     def fit_sample(self, n: int = FIT_SAMPLE) -> torch.Tensor:
-        """What the model sees of `n` training images drawn at random (seeded by data.seed; image
-        folders are stored class by class, so the first n would be one class), unaugmented:
-        normalised ciphertexts, for a stem fitted to its inputs."""
+        """What the model sees in training, for a stem fitted to its inputs: `n` training images
+        drawn at random (seeded by data.seed; image folders are stored class by class, so the first
+        n would be one class), augmented as in training, encrypted and normalised. Augmented,
+        because a stem fitted on unaugmented images meets directions in training that it never saw:
+        on upscaled digits every aligned 4×4 block is nearly flat, and a block whitening fitted on
+        them amplified a 2-pixel shift's edges a hundredfold (the fast recipe then never learned)."""
         self.setup()
         data = self.train_data
-        index = torch.randperm(len(data), generator=torch.Generator().manual_seed(self.cfg.seed))[:n].sort().values
+        generator = torch.Generator().manual_seed(self.cfg.seed)
+        index = torch.randperm(len(data), generator=generator)[:n].sort().values
+        images = data.images[index]
+        augment = self._augment()
+        if augment is not None and augment.active:
+            images = augment.apply_batch(images, augment.draw(len(index), generator))
         ids = [f"{data.split}/{i}" for i in index.tolist()] if self.cipher.needs_ids else None
-        return self.normalise(self.cipher.encrypt(data.images[index], ids=ids))
+        return self.normalise(self.cipher.encrypt(images, ids=ids))
 
     def train_dataloader(self):
-        return self._loader(self.dataset("train", augment=True), train=True)
+        self._train_loader = self._loader(self.dataset("train", augment=True), train=True)
+        if self._train_position is not None:
+            self._train_loader.load_state_dict(self._train_position)
+            self._train_position = None
+        return self._train_loader
 
     def val_dataloader(self):
         return self._loader(self.dataset("test"), train=False)
@@ -208,8 +222,20 @@ class EncryptedDataModule(L.LightningDataModule):
             raise InputError(f"data.mean/std need 1 or {x.shape[-3]} values for {x.shape[-3]}-channel inputs")
         return (x.float() / 255.0 - mean) / std
 
+    # The train loader's position (epoch, batches done) is saved here as well as in Lightning's loop
+    # state. Lightning restores its copy only if the loader is built after the restore; a per-step
+    # schedule reads trainer.estimated_stepping_batches in configure_optimizers, which builds the
+    # loader first, and the resumed epoch then started from its first batch. The data module's state
+    # is restored before configure_optimizers runs. Never the key.
     def state_dict(self) -> dict[str, Any]:
-        return {}  # nothing to restore; and never the key
+        return {"train_loader": self._train_loader.state_dict()} if self._train_loader is not None else {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        position = state.get("train_loader")  # absent in checkpoints of older runs
+        if position is not None and self._train_loader is not None:
+            self._train_loader.load_state_dict(position)
+        elif position is not None:
+            self._train_position = position
 
 
 def sample_grid(dm: EncryptedDataModule, n: int = 8) -> torch.Tensor:
