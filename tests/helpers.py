@@ -29,6 +29,7 @@ VARIANTS: dict[str, list[dict]] = {
     ],
     "etc": [{"block_size": 8}, {"block_size": 16}, {"grayscale": True}, {"grayscale": True, "block_size": 8},
             {"color_shuffle": "legacy_inplace"}],
+    "scramblemix": [{"color_shuffle": False, "alpha": 1.0}, {"color_shuffle": "legacy_inplace", "pairs": 2}],
     "vit_block": [{"block_size": 4}, {"block_size": 8, "np": True}, {"block_size": 16, "np": True},
                   {"block_size": 4, "scramble": False, "np": True}],
 }

@@ -26,6 +26,7 @@ GOLDEN = {
     "ele": "1e8abffb6a897c6cb9cb9378b305474f",
     "etc": "770d1cbeb85088ce57b0b8b24dfa2418",
     "plain": "ad5e367dd6956a08ec8b8aa433379b5b",
+    "scramblemix": "6243faf363d4fabb74b92bafd32a0a0d",
     "skk": "a44a254ca51601cac693dd2ad2c21c01",
     "tanaka": "28e0a6607342fc2f325efac5f95feea0",
     "vit_block": "f4a2d577603b3112e515efe33eb9454f",

@@ -40,7 +40,8 @@ def test_encryption_changes_the_image(cfg):
 
 def test_only_documented_exceptions_are_lossy_or_not_invertible():
     """The invertibility contract has exactly the documented exceptions: grayscale EtC is lossy (its
-    colour conversion), and the published-bug modes (legacy_inplace) and throw-away keys cannot decrypt."""
+    colour conversion), and the published-bug modes (legacy_inplace), throw-away keys and ScrambleMix's
+    blends cannot decrypt."""
     lossy, not_invertible = [], []
     x = random_images((2,), 32, 32)
     for name, params in CONFIGS:
@@ -50,8 +51,10 @@ def test_only_documented_exceptions_are_lossy_or_not_invertible():
         elif not torch.equal(c.expected_roundtrip(x), x):
             lossy.append((name, params))
     assert all(p.get("grayscale") for n, p in lossy) and lossy  # YCbCr conversion of grayscale EtC
-    assert sorted((n, p.get("key_mode", "same"), p.get("color_shuffle", p.get("per_image_keys")))
-                  for n, p in not_invertible) == [("etc", "same", "legacy_inplace"), ("skk", "per_image", "legacy_inplace"),
+    assert sorted((n, p.get("key_mode", "same"), str(p.get("color_shuffle", p.get("per_image_keys"))))
+                  for n, p in not_invertible) == [("etc", "same", "legacy_inplace"), ("scramblemix", "same", "False"), ("scramblemix", "same", "None"),
+                                                  ("scramblemix", "same", "legacy_inplace"),
+                                                  ("skk", "per_image", "legacy_inplace"),
                                                   ("skk", "per_image", "random"), ("skk", "same", "legacy_inplace")]
 
 

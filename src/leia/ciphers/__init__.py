@@ -21,7 +21,7 @@ from ..errors import (
     NotInvertibleError,
     UnknownNameError,
 )
-from . import ele, etc, plain, skk, tanaka, vit_block  # noqa: F401  (registers the schemes)
+from . import ele, etc, plain, scramblemix, skk, tanaka, vit_block  # noqa: F401  (registers the schemes)
 from .base import SCHEMES, Cipher, register
 from .keyfile import Key
 from .secrets import ENV_VAR, Secret, write_secret_file

@@ -298,6 +298,15 @@ class Cipher(abc.ABC):
     def invertible(self) -> bool:
         return True
 
+    # ------------------------------------------------------------------ views
+    def views_for(self, train: bool, epoch: int) -> list[int] | None:
+        """The view indices each image is encrypted into, for schemes that train on several views
+        of an image (scramblemix): a batch then holds [B, views, C, H, W]. None: one ciphertext."""
+        return None
+
+    def encrypt_views(self, x: torch.Tensor, ids, views) -> torch.Tensor:
+        raise InputError(f"{self.name} has one ciphertext per image, not views")
+
     def expected_roundtrip(self, x: torch.Tensor) -> torch.Tensor:
         """What decrypt(encrypt(x)) returns: x itself, except where a scheme documents a lossy step."""
         return x

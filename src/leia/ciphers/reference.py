@@ -207,7 +207,25 @@ def _ref_etc(cipher, img, image_id, decrypt):
     return etc(img, *args, comps["color"], cipher.block_size, legacy, decrypt)
 
 
+def _ref_scramblemix(cipher, img, image_id, decrypt):
+    """View 0: the two scrambles of its pair (numpy skk above), blended with the 16-bit weight."""
+    if decrypt:
+        raise ValueError("scramblemix blends two scrambles; a view cannot be decrypted")
+    h, w = img.shape[:2]
+    comps = cipher.components(h, w)
+    (pair,), (weight,) = (a[0] for a in cipher.view_parameters([str(image_id)], [0], h, w))
+    scrambles = []
+    for member in (2 * pair, 2 * pair + 1):
+        np_bits, color = comps["np"][member], comps["color"][member] if "color" in comps else None
+        legacy = cipher.params.color_shuffle == "legacy_inplace"
+        scrambles.append(skk_inplace_loop(img, 1 - np_bits.astype(np.int64), color) if legacy
+                         else skk(img, np_bits, color))
+    a, b = (x.astype(np.int64) for x in scrambles)
+    return (((65536 - int(weight)) * a + int(weight) * b + 32768) >> 16).astype(np.uint8)
+
+
 REFERENCES = {
+    "scramblemix": _ref_scramblemix,
     "plain": _ref_plain,
     "tanaka": _ref_tanaka,
     "ele": _ref_ele,
