@@ -97,6 +97,7 @@ def build_model(cfg: DictConfig, dm: EncryptedDataModule, cipher: ciphers.Cipher
         settings(ScheduleConfig, cfg.scheduler, "scheduler"),
         max_epochs=cfg.trainer.max_epochs,
         description=description or runs.describe(cfg, "train", cipher=cipher, image_size=dm.image_size),
+        kl_weight=float(getattr(cipher.params, "kl_weight", 0.0)),
     )
 
 
@@ -202,6 +203,9 @@ def _train(cfg: DictConfig, run_dir: Path, start: runs.Start, choices: dict | No
         "chance_acc1": 1.0 / dm.num_classes,
         "duration_s": round(time.time() - start.time, 1),
     }
+    one_view = {k.split("/", 1)[1]: v for k, v in test.items() if k.startswith("test_one_view/")}
+    if one_view:  # scramblemix with scheme.test_pairs > 1: `test` averages T views (client side); this is view 0
+        metrics["test_one_view"] = one_view
     row = {k: metrics[k] for k in ("name", "scheme_config", "model", "adapter", "seed", "key_seed")}
     runs.close_loggers(loggers, metrics["test"], run_dir, row={**row, **metrics["test"], "best_val_acc1": best})
     return runs.finish(trainer, run_dir, metrics, summary)

@@ -23,7 +23,7 @@ def test_processes_see_disjoint_parts_of_the_same_epoch():
     interleaved = [shards[k % 4][k // 4] for k in range(12)]
     assert interleaved[:10] == full and interleaved[10:] == full[:2]  # the same order and augmentation, wrapped
     evals = [list(EpochSampler(10, seed=3, shuffle=False, augment=None, rank=r, world=4, pad=False)) for r in range(4)]
-    assert sorted(i for s in evals for i, _ in s) == list(range(10))  # evaluation: every image exactly once
+    assert sorted(i for s in evals for i, *_ in s) == list(range(10))  # evaluation: every image exactly once
 
 
 def test_a_resumed_process_skips_what_it_had_done():

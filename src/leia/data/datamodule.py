@@ -126,7 +126,11 @@ class EncryptedDataModule(L.LightningDataModule):
     def dataset(self, split: str, plain: bool = False, augment: bool = False) -> EncryptedImages:
         data = self.train_data if split == "train" else self.test_data
         in_workers = not plain and self.cfg.placement == "dataset"
-        return EncryptedImages(data, self._augment() if augment else None, self.cipher if in_workers else None, plain)
+        if not plain and self.cfg.placement == "device" and self.cipher.views_for(split == "train", 0) is not None:
+            raise InputError(f"scheme {self.cipher.name} encrypts each image into views; data.placement=device "
+                             "encrypts one ciphertext per image: use data.placement=resident or dataset")
+        return EncryptedImages(data, self._augment() if augment else None, self.cipher if in_workers else None, plain,
+                               train=split == "train")
 
     def processes(self) -> tuple[int, int]:
         """(rank, world size) of data-parallel training; (0, 1) outside a trainer."""
@@ -154,7 +158,7 @@ class EncryptedDataModule(L.LightningDataModule):
             images, labels = self.resident(dataset.data)
             cipher = None if dataset.plain else self.cipher
             return ResidentLoader(dataset.data, images, labels, sampler, batch_size, dataset.augment, cipher,
-                                  plain=dataset.plain)
+                                  plain=dataset.plain, train=train)
         return ResumableLoader(
             dataset,
             batch_size=batch_size,

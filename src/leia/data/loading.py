@@ -100,18 +100,28 @@ class EpochSampler(Sampler):
         k = torch.arange(positions.start, positions.stop, positions.step, dtype=torch.long) % self.n  # padding wraps
         return order[k], (None if params is None else params[k])
 
-    def __iter__(self) -> Iterator[tuple[int, tuple[int, ...] | None]]:
+    def __iter__(self) -> Iterator[tuple[int, tuple[int, ...] | None, int]]:
         indices, params = self.plan()
         for i, index in enumerate(indices.tolist()):
-            yield index, (None if params is None else tuple(params[i].tolist()))
+            yield index, (None if params is None else tuple(params[i].tolist())), self.epoch
+
+
+def encrypt_for(cipher: Cipher, x: torch.Tensor, ids: list[str], train: bool, epoch: int) -> torch.Tensor:
+    """x [B, C, H, W] encrypted as the model sees it: one ciphertext each, or [B, V, C, H, W] views
+    for a multi-view scheme (scramblemix: which views depends on train/test and the epoch)."""
+    views = cipher.views_for(train, epoch)
+    if views is None:
+        return cipher.encrypt(x, ids=ids if cipher.needs_ids else None)
+    return cipher.encrypt_views(x, ids, views)
 
 
 class EncryptedImages(Dataset):
     """Items are dicts: image (uint8, augmented, encrypted when `cipher` is given), label, index,
     id (the image's stable id) and plain (True for a loader whose images are never encrypted)."""
 
-    def __init__(self, data: Images, augment: Augment | None = None, cipher: Cipher | None = None, plain: bool = False):
-        self.data, self.augment, self.cipher, self.plain = data, augment, cipher, plain
+    def __init__(self, data: Images, augment: Augment | None = None, cipher: Cipher | None = None, plain: bool = False,
+                 train: bool = False):
+        self.data, self.augment, self.cipher, self.plain, self.train = data, augment, cipher, plain, train
 
     def __len__(self) -> int:
         return len(self.data)
@@ -121,12 +131,12 @@ class EncryptedImages(Dataset):
         return f"{self.data.split}/{index}"
 
     def __getitem__(self, item) -> dict:
-        index, params = item if isinstance(item, tuple) else (item, None)
+        index, params, epoch = item if isinstance(item, tuple) else (item, None, 0)
         x = self.data.images[index]
         if params is not None:
             x = self.augment.apply(x, torch.tensor(params))
         if self.cipher is not None:
-            x = self.cipher.encrypt(x, ids=self.image_id(index) if self.cipher.needs_ids else None)
+            x = encrypt_for(self.cipher, x[None], [self.image_id(index)], self.train, epoch)[0]
         return {"image": x.contiguous(), "label": self.data.labels[index], "index": index,
                 "id": self.image_id(index), "plain": self.plain}
 
@@ -162,11 +172,12 @@ class ResidentLoader(LoaderState):
     the dataset path's, bit for bit, and it resumes the same way (state: epoch, batches done)."""
 
     def __init__(self, data: Images, images: torch.Tensor, labels: torch.Tensor, sampler: EpochSampler,
-                 batch_size: int, augment: Augment | None, cipher: Cipher | None, plain: bool = False):
+                 batch_size: int, augment: Augment | None, cipher: Cipher | None, plain: bool = False,
+                 train: bool = False):
         self.data, self.images, self.labels = data, images, labels
         self.sampler, self.batch_size = sampler, batch_size
         self.batch_sampler = None  # (Lightning looks for one: batches are cut here, from the sampler's plan)
-        self.augment, self.cipher, self.plain = augment, cipher, plain
+        self.augment, self.cipher, self.plain, self.train = augment, cipher, plain, train
         self.batches_done = 0
 
     def __len__(self) -> int:
@@ -185,7 +196,7 @@ class ResidentLoader(LoaderState):
                 x = self.augment.apply_batch(x, params[start : start + self.batch_size])
             ids = names[start : start + self.batch_size]
             if self.cipher is not None:
-                x = self.cipher.encrypt(x, ids=ids if self.cipher.needs_ids else None)
+                x = encrypt_for(self.cipher, x, ids, self.train, self.sampler.epoch)
             yield {"image": x, "label": self.labels[index], "index": index, "id": ids,
                    "plain": torch.full((len(index),), self.plain, device=x.device)}
 

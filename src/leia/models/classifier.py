@@ -114,10 +114,25 @@ def _metrics(num_classes: int) -> torchmetrics.MetricCollection:
     return torchmetrics.MetricCollection(metrics)
 
 
+def average_views(view_logits: torch.Tensor) -> torch.Tensor:
+    """Logits [B, V, K] -> the log of the mean posterior over the V views [B, K]."""
+    return view_logits.softmax(-1).mean(1).log()
+
+
+def view_consistency(view_logits: torch.Tensor) -> torch.Tensor:
+    """ScrambleMix's self-teaching term for logits [B, D, K] of D views per image: the mean over
+    images and views of KL(p_d ‖ p̄), p̄ the views' mean posterior, with p̄ a fixed teacher (stop-gradient,
+    as the paper's slides have it; the reference code lets gradients flow through p̄ too)."""
+    logp = view_logits.log_softmax(-1)
+    teacher = logp.exp().mean(1, keepdim=True).detach()
+    return (logp.exp() * (logp - teacher.log())).sum(-1).mean()
+
+
 class EncryptedClassifier(L.LightningModule):
     def __init__(self, backbone: nn.Module, adapter: nn.Module, num_classes: int, optim: OptimConfig,
-                 schedule: ScheduleConfig, max_epochs: int, description: dict | None = None):
+                 schedule: ScheduleConfig, max_epochs: int, description: dict | None = None, kl_weight: float = 0.0):
         super().__init__()
+        self.kl_weight = kl_weight  # multi-view schemes (scramblemix): weight of the views' self-teaching term
         self.model = nn.Sequential()
         self.model.add_module("adapter", adapter)
         self.model.add_module("backbone", backbone)
@@ -128,7 +143,8 @@ class EncryptedClassifier(L.LightningModule):
         self.train_metrics = _metrics(num_classes).clone(prefix="train/")
         self.val_metrics = _metrics(num_classes).clone(prefix="val/")
         self.test_metrics = nn.ModuleList([_metrics(num_classes).clone(prefix="test/"),
-                                           _metrics(num_classes).clone(prefix="test_plain/")])
+                                           _metrics(num_classes).clone(prefix="test_plain/"),
+                                           _metrics(num_classes).clone(prefix="test_one_view/")])
         self.val_best = torchmetrics.MaxMetric()
         self.val_best.persistent(True)  # checkpointed, so a resumed run remembers its best epoch
 
@@ -146,10 +162,32 @@ class EncryptedClassifier(L.LightningModule):
                                  "make meaningless; use adapter=none or model.options.stem=learned")
             backbone.fit(sample())
 
+    def view_logits(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits [B, V, K] of a batch of views [B, V, C, H, W] (one forward pass over all of them)."""
+        b, v = x.shape[:2]
+        return self(x.flatten(0, 1)).unflatten(0, (b, v))
+
+    def eval_logits(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits [B, K]. A batch of test views [B, T, C, H, W] (scramblemix's test-time averaging, a
+        client-side step) gives the log of the mean posterior over the views, as the paper's slides
+        average posteriors (the reference code averages logits)."""
+        if x.dim() == 4:
+            return self(x)
+        return average_views(self.view_logits(x))
+
     def training_step(self, batch, batch_idx):
-        logits = self(batch["image"])
-        loss = self.criterion(logits, batch["label"])
-        self.train_metrics.update(logits, batch["label"])
+        x, labels = batch["image"], batch["label"]
+        if x.dim() == 4:
+            logits = self(x)
+            loss = self.criterion(logits, labels)
+        else:  # D views per image: cross-entropy on every view, plus the self-teaching term
+            views = self.view_logits(x)
+            logits, labels = views.flatten(0, 1), labels.repeat_interleave(views.shape[1])
+            loss = self.criterion(logits, labels)
+            kl = view_consistency(views)
+            self.log("train/kl", kl, batch_size=len(views))
+            loss = loss + self.kl_weight * kl
+        self.train_metrics.update(logits, labels)
         self.log("train/loss", loss, prog_bar=True, batch_size=len(logits))
         return loss
 
@@ -158,7 +196,7 @@ class EncryptedClassifier(L.LightningModule):
         self.train_metrics.reset()
 
     def validation_step(self, batch, batch_idx):
-        logits = self(batch["image"])
+        logits = self.eval_logits(batch["image"])
         self.log("val/loss", self.criterion(logits, batch["label"]), batch_size=len(logits), sync_dist=True)
         self.val_metrics.update(logits, batch["label"])
 
@@ -174,12 +212,20 @@ class EncryptedClassifier(L.LightningModule):
         self._tested: set[int] = set()
 
     def test_step(self, batch, batch_idx, dataloader_idx: int = 0):
-        logits = self(batch["image"])
+        x = batch["image"]
+        if x.dim() == 5 and x.shape[1] > 1:  # test-time averaging: view 0 alone is scored too
+            views = self.view_logits(x)
+            self.test_metrics[2].update(views[:, 0], batch["label"])
+            self._tested.add(2)
+            logits = average_views(views)
+        else:
+            logits = self.eval_logits(x)
         self.test_metrics[dataloader_idx].update(logits, batch["label"])
         self._tested.add(dataloader_idx)
 
     def on_test_epoch_end(self):
-        for idx in sorted(self._tested):  # loader 0: encrypted test images; 1: plain ones
+        # 0: encrypted test images; 1: plain ones; 2: view 0 alone when test views are averaged
+        for idx in sorted(self._tested):
             self.log_dict(self.test_metrics[idx].compute(), add_dataloader_idx=False)
             self.test_metrics[idx].reset()
 
