@@ -23,8 +23,9 @@ GALLERY = [
     ("EtC grayscale, M=8", "etc", {"grayscale": True, "block_size": 8}),
     ("ViT block, M=16", "vit_block", {"block_size": 16}),
     ("ViT block + NP, M=16", "vit_block", {"block_size": 16, "np": True}),
+    ("ScrambleMix, view 0", "scramblemix", {}),
 ]
-PER_ROW = 5
+PER_ROW = 6
 
 
 def load_sample(image: str, size: int) -> torch.Tensor:
@@ -70,12 +71,19 @@ def render_gallery(out: Path, image: str = "astronaut", size: int = 224, seed: i
         cipher = ciphers.create(name, seed=seed, **params)
         ids = ["gallery"] if cipher.needs_ids else None
         y = cipher.encrypt(x[None], ids=ids)[0]
-        back = cipher.decrypt(y[None], ids=ids)[0]
         row, col = 2 * (i // PER_ROW), i % PER_ROW
         bits = cipher.key_space_bits((size, size))
         _show(axes[row, col], y, f"{title}\n2^{bits:,.0f} keys" if bits else title)
-        err = int((back.int() - x.int()).abs().max())
-        _show(axes[row + 1, col], back, "decrypted: exact" if err == 0 else f"decrypted: max |Δ| = {err} (YCbCr)")
+        if cipher.invertible:
+            back = cipher.decrypt(y[None], ids=ids)[0]
+            err = int((back.int() - x.int()).abs().max())
+            _show(axes[row + 1, col], back, "decrypted: exact" if err == 0 else f"decrypted: max |Δ| = {err} (YCbCr)")
+        else:  # scramblemix: a blend has no inverse; undo the scramble with the larger weight
+            (pair,), (weight,) = (a[0] for a in cipher.view_parameters(ids, [0], size, size))
+            member = 2 * int(pair) + int(weight >= 32768)
+            back = cipher.unscramble(y[None], member)[0]
+            err = int((back.int() - x.int()).abs().max())
+            _show(axes[row + 1, col], back, f"not invertible; its main key\nundone: max |Δ| = {err}")
     for i in range(len(GALLERY), bands * PER_ROW):  # empty panels of a last, partial band
         axes[2 * (i // PER_ROW), i % PER_ROW].axis("off")
         axes[2 * (i // PER_ROW) + 1, i % PER_ROW].axis("off")

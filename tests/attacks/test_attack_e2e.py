@@ -23,6 +23,8 @@ RUNS = [
     ("skk_greedy", "skk_per_image", ["attack.decoder=global", "attack.first_pixel=given"]),
     ("brute_force", "etc", ["attack.trial_seconds=0.1"]), ("jigsaw", "etc", []), ("jigsaw", "vit_block_cifar", []),
     ("shared_key", "etc", ["attack.holdout=10"]), ("shared_key", "etc_gray", []), ("shared_key", "ele", []), ("itn", "ele", ["attack.epochs=1"]), ("gan", "vit_block_cifar", ["attack.epochs=1"]),
+    ("fr", "scramblemix", []), ("itn", "scramblemix", ["attack.epochs=1"]), ("gan", "scramblemix", ["attack.epochs=1"]),
+    ("brute_force", "scramblemix", ["attack.trial_seconds=0.1"]),
 ]
 
 

@@ -31,6 +31,11 @@ def test_an_attack_refuses_schemes_it_does_not_apply_to_and_names_those_it_does(
         attacks.create(attack).check(scheme, {})
 
 
+def test_shared_key_records_scramblemix_as_not_applicable_with_the_reason():
+    with pytest.raises(NotApplicable, match="no ScrambleMix strategy yet: each view blends the scrambles"):
+        attacks.create("shared_key").check("scramblemix", {})
+
+
 @pytest.mark.parametrize("attack", ["fr", "itn", "gan"])
 def test_generic_attacks_apply_to_every_registered_scheme(attack):
     for scheme in ciphers.names():

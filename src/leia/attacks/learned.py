@@ -135,7 +135,12 @@ class LearnedAttack(Attack, nn.Module):
             own = self.access.own_cipher(key_mode="per_image", per_image_keys="random")
             return cipher_view(own.encrypt(x))
         groups = x.chunk(min(self.params.keys_per_batch, len(x)))
-        return torch.cat([cipher_view(self.access.own_cipher().encrypt(g)) for g in groups])
+        return torch.cat([cipher_view(self._encrypt_own(self.access.own_cipher(), g)) for g in groups])
+
+    @staticmethod
+    def _encrypt_own(cipher, x: torch.Tensor) -> torch.Tensor:
+        # scramblemix derives a view from an image id: the attacker names its own images
+        return cipher.encrypt(x, ids=[f"own/{i}" for i in range(len(x))] if cipher.needs_ids else None)
 
     def reconstruct(self, y: torch.Tensor, hint=None) -> Outcome:
         out = self.generator(cipher_view(y))

@@ -25,7 +25,7 @@ import torch
 from ... import ciphers
 from ...checks import check_choice, check_int
 from ...errors import InputError
-from ..base import Access, Attack, Outcome, register
+from ..base import Access, Attack, NotApplicable, Outcome, register
 from . import ele, etc, etc_gray, skk, tanaka, vit_block  # noqa: F401 (registers the strategies)
 from .base import STRATEGIES, compose, decryption_map
 
@@ -59,6 +59,10 @@ class SharedKey(Attack):
         self._cipher: ciphers.Cipher | None = None
 
     def check(self, scheme, params):
+        if scheme == "scramblemix":
+            raise NotApplicable("shared_key has no ScrambleMix strategy yet: each view blends the scrambles of two of "
+                                "the pool's skk keys, so a strategy would first have to sort the views by key and "
+                                "then recover each key as for same-key skk (not built)")
         super().check(scheme, params)
         self._strategy(Access(scheme=scheme, params=params, image_size=(0, 0))).check()
 
