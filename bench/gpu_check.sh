@@ -203,6 +203,17 @@ if [ "$STATUS" = ok ]; then
 fi
 row "madono2020_fast grid (5 schemes × 2 adaptations, seed 0)" "$STATUS" "$WALL" "report: madono2020_fast.md"
 
+# ---------------------------------------------------------------- 7. the ScrambleMix rows (issue #14), if time allows
+# LE, skk and ScrambleMix (D = 4, tested with T = 4 views and with one view) at the fast recipe's budget
+run_step grid_scramblemix_fast 300 env CIFAR="$CIFAR" "$PYTHON" train.py experiment=sweep/scramblemix_fast trainer=gpu \
+    sweep=gpu-check-scramblemix_fast logger=csv trainer.enable_progress_bar=false paths.runs=$RUNS force=true
+if [ "$STATUS" = ok ]; then
+    "$PYTHON" -m leia.report "$RUNS/sweeps/gpu-check-scramblemix_fast" --paper madono2023 \
+        --out "$OUTDIR/scramblemix_fast" >/dev/null 2>&1 && cp "$OUTDIR/scramblemix_fast/report.md" "$OUTDIR/scramblemix_fast.md"
+fi
+row "scramblemix_fast grid (plain, LE, skk, ScrambleMix with and without T = 4 averaging; seed 0)" "$STATUS" "$WALL" \
+    "report: scramblemix_fast.md"
+
 # ---------------------------------------------------------------- summary.md
 TOTAL=$(( $(date +%s) - START ))
 {

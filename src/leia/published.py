@@ -28,6 +28,15 @@ PAPERS = {
               ("ele", "none"): 67.10, ("plain", "tanaka"): 95.64, ("tanaka", "tanaka"): 94.49,
               ("etc_legacy", "tanaka"): 80.16, ("ele", "tanaka"): 48.39},
     ),
+    "madono2023": Published(
+        source="Madono, Tanaka, Onishi (PSIVT 2023), ScrambleMix slides (psivt.pdf p. 39-40; the paper is not "
+               "public): ShakeDrop PyramidNet-110, CIFAR-10; random PE = pixel-based encryption (skk here); "
+               "scramblemix_tta = ScrambleMix with test-time averaging over T = 4 key pairs (its /one_view row: the same "
+               "run scored on one view, i.e. ScrambleMix without averaging)",
+        data="cifar10",
+        acc1={("tanaka", "none"): 94.02, ("skk", "none"): 93.51, ("scramblemix", "none"): 95.02,
+              ("scramblemix_tta/one_view", "none"): 95.02, ("scramblemix_tta", "none"): 95.31},
+    ),
 }
 
 

@@ -65,6 +65,9 @@ class Cell:
         return out + (f", {failed} failed" if failed else "") + (f", {stopped} interrupted" if stopped else "")
 
 
+ONE_VIEW = "/one_view"  # suffix of the row of a test-time-averaging run scored on view 0 alone
+
+
 def load_runs(dirs: list[Path]) -> list[dict]:
     """Every job record under `dirs` (metrics.json, with its directory as `dir`)."""
     runs = []
@@ -79,8 +82,11 @@ def load_runs(dirs: list[Path]) -> list[dict]:
             except ValueError as e:
                 raise InputError(f"{path} is not readable JSON ({e}): move it away, or re-run its job") from None
             if "task" in record:
-                runs.append({**record, "dir": path.parent,
-                             "status": record.get("status", "complete" if record.get("complete") else "failed")})
+                status = record.get("status", "complete" if record.get("complete") else "failed")
+                runs.append({**record, "dir": path.parent, "status": status})
+                if record.get("test_one_view"):  # test-time averaging: the same run scored on one view is a row too
+                    runs.append({**record, "dir": path.parent, "status": status, "test": record["test_one_view"],
+                                 "scheme_config": f"{record['scheme_config']}{ONE_VIEW}"})
     if not runs:
         raise InputError(f"no metrics.json under {', '.join(map(str, dirs))}: have the sweep's jobs run?")
     return runs

@@ -147,5 +147,16 @@ def test_the_training_table_beside_a_paper_has_both_gaps_to_plain(tmp_path):
     assert "| tanaka | fastnet | 89.00 ± 0.00 (1) | 2.00 | 94.94 | 1.76 |" in md  # plain 91.00 mean
     assert "| tanaka | fastnet+tanaka | 85.00 ± 0.00 (1) | — | 94.49 | 1.15 |" in md  # no plain+tanaka run here
     assert "| etc | fastnet | 80.00 ± 0.00 (1) | 11.00 | — | — |" in md  # the paper's EtC is etc_legacy
-    with pytest.raises(InputError, match="unknown paper 'nope'; published tables: madono2020"):
+    with pytest.raises(InputError, match="unknown paper 'nope'; published tables: madono2020, madono2023"):
         build([sweep], tmp_path / "out2", paper="nope")
+
+
+def test_a_test_time_averaging_run_also_gives_its_one_view_row(tmp_path):
+    sweep = tmp_path / "sweep"
+    _job(sweep, "s", task="train", scheme="scramblemix", scheme_config="scramblemix_tta", model="fastnet",
+         adapter="none", data="cifar10", test={"acc1": 0.61}, test_one_view={"acc1": 0.58})
+    _job(sweep, "t", task="train", scheme="tanaka", scheme_config="tanaka", model="fastnet", adapter="none",
+         data="cifar10", test={"acc1": 0.55})
+    md = build([sweep], tmp_path / "out", paper="madono2023")["written"]["markdown"].read_text()
+    assert "| scramblemix_tta | fastnet | 61.00 ± 0.00 (1) | — | 95.31 | — |" in md
+    assert "| scramblemix_tta/one_view | fastnet | 58.00 ± 0.00 (1) | — | 95.02 | — |" in md
