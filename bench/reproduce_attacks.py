@@ -39,6 +39,9 @@ ROWS = [
     # LE, pixel-wise and block scrambling: the contrast the SIA-GAN paper reports
     *[(s, a, [], a) for a in LEARNED for s in ("tanaka", "skk_per_image", "etc")],
     *[(s, "brute_force", [], "calculation") for s in ("tanaka", "ele", "etc", "etc_gray", "skk_per_image", "vit_block_cifar")],
+    # ScrambleMix (issue #14): its view 0 under the attacks that apply (shared_key has no strategy for it yet)
+    ("scramblemix", "fr", [], "fold"), ("scramblemix", "itn", [], "itn"), ("scramblemix", "gan", [], "gan"),
+    ("scramblemix", "brute_force", [], "calculation"),
 ]
 # Larger pieces: the six victim photos of `data=photos` (scikit-image), 16×16 blocks.
 PHOTOS = ["data=photos", "data.size=128", "scheme.block_size=16"]
@@ -88,7 +91,7 @@ def table(results: list[tuple[tuple, dict]], args, seconds: float) -> str:
         "",
         f"`python bench/reproduce_attacks.py --victims {args.victims} --attacker-images {args.attacker_images} "
         f"--epochs {args.epochs}` (runs totalling {seconds / 60:.0f} min on {machine()}, partly sharing its 2 cores "
-        "with other work, so the times are not benchmarks). Victims: the first {args.victims} "
+        f"with other work, so the times are not benchmarks). Victims: the first {args.victims} "
         "class-balanced CIFAR-10 test images of the JPEG copy, key seed 0. Learned attacks: "
         f"{args.attacker_images} train-split images (disjoint), {args.epochs} epochs, the attacker's own random keys. "
         "SSIM: Gaussian window 11, σ 1.5, data range 255; gray = BT.601 luma. \"enc.\" is the SSIM of the "

@@ -235,7 +235,7 @@ def encrypt_folder(cipher: Cipher, src: Path, dst: Path, key_out: Path | None, p
                 f"{other.path} is {other.size[0]}x{other.size[1]} but {entries[0].path} is {size[0]}x{size[1]}: "
                 f"{cipher.name} keys depend on the image size, so one folder must hold one size")
     sized = storable and cipher.shape_dependent
-    header = {"format": FORMAT, "version": VERSION, "scheme": cipher.name, "params": cipher.config(),
+    header = {"format": FORMAT, "version": VERSION, "scheme": cipher.name, "params": cipher.key_params(),
               "fingerprint": cipher.fingerprint_for(size if sized else None),
               "image_size": list(size) if sized else None, "key_ids": "relative path without extension"}
 
@@ -296,8 +296,8 @@ def _check_key(cipher: Cipher, manifest: dict, src: Path) -> None:
     if manifest["scheme"] != cipher.name:
         raise KeyMismatchError(f"{src} was encrypted with scheme {manifest['scheme']}, but this key is for "
                                f"{cipher.name}")
-    if manifest["params"] != cipher.config():
-        diff = ", ".join(f"{k}: folder {manifest['params'].get(k)!r}, key {v!r}" for k, v in cipher.config().items()
+    if manifest["params"] != cipher.key_params():
+        diff = ", ".join(f"{k}: folder {manifest['params'].get(k)!r}, key {v!r}" for k, v in cipher.key_params().items()
                          if manifest["params"].get(k) != v)
         raise KeyMismatchError(f"{src} was encrypted with other {cipher.name} parameters ({diff})")
     size = manifest.get("image_size")

@@ -82,11 +82,8 @@ def load_runs(dirs: list[Path]) -> list[dict]:
             except ValueError as e:
                 raise InputError(f"{path} is not readable JSON ({e}): move it away, or re-run its job") from None
             if "task" in record:
-                status = record.get("status", "complete" if record.get("complete") else "failed")
-                runs.append({**record, "dir": path.parent, "status": status})
-                if record.get("test_one_view"):  # test-time averaging: the same run scored on one view is a row too
-                    runs.append({**record, "dir": path.parent, "status": status, "test": record["test_one_view"],
-                                 "scheme_config": f"{record['scheme_config']}{ONE_VIEW}"})
+                runs.append({**record, "dir": path.parent,
+                             "status": record.get("status", "complete" if record.get("complete") else "failed")})
     if not runs:
         raise InputError(f"no metrics.json under {', '.join(map(str, dirs))}: have the sweep's jobs run?")
     return runs
@@ -111,7 +108,12 @@ def column(run: dict) -> str:
 def grids(runs: list[dict], task: str, metric: str) -> dict[tuple[str, str], dict[str, Cell]]:
     """{(data, scheme): {column: Cell}} for one task (attack, or train/convert)."""
     table: dict[tuple[str, str], dict[str, Cell]] = {}
+    rows = []
     for run in runs:
+        rows.append(run)
+        if run["task"] != "attack" and run.get("test_one_view"):  # test-time averaging: also its one-view score
+            rows.append({**run, "test": run["test_one_view"], "scheme_config": f"{run['scheme_config']}{ONE_VIEW}"})
+    for run in rows:
         if (run["task"] == "attack") != (task == "attack"):
             continue
         cell = table.setdefault((run["data"], run["scheme_config"]), {}).setdefault(column(run), Cell())

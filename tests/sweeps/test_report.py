@@ -160,3 +160,4 @@ def test_a_test_time_averaging_run_also_gives_its_one_view_row(tmp_path):
     md = build([sweep], tmp_path / "out", paper="madono2023")["written"]["markdown"].read_text()
     assert "| scramblemix_tta | fastnet | 61.00 ± 0.00 (1) | — | 95.31 | — |" in md
     assert "| scramblemix_tta/one_view | fastnet | 58.00 ± 0.00 (1) | — | 95.02 | — |" in md
+    assert ": 2 jobs (2 complete)" in md  # one run, two rows: not counted twice

@@ -135,6 +135,10 @@ def test_the_data_module_keeps_the_loaders_position_for_a_loader_built_after_the
     assert dm.state_dict() == {"train_loader": {"epoch": 2, "batches_done": 3}}
     dm.load_state_dict({"train_loader": {"epoch": 1, "batches_done": 4}})  # an existing loader takes it at once
     assert loader.sampler.epoch == 1 and len(list(loader)) == 1
+    # a checkpoint written at the end of epoch 2 (every batch done): Lightning goes on with epoch 3, whole
+    dm.load_state_dict({"train_loader": {"epoch": 2, "batches_done": 5}})
+    loader.sampler.set_epoch(3)
+    assert len(list(loader)) == 5
 
 
 

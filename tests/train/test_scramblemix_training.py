@@ -85,6 +85,16 @@ def test_the_kl_term_is_wired_and_weighted():
     assert view_consistency(model.view_logits(same)).abs() < 1e-6
 
 
+def test_confident_views_give_a_finite_kl_and_a_finite_average():
+    # a class whose posterior underflows in every view: log of the mean posterior must not be -inf
+    logits = torch.tensor([[[0.0, 120.0, 0.0], [0.0, 119.0, 0.0]]], requires_grad=True)
+    kl = view_consistency(logits)
+    kl.backward()
+    assert torch.isfinite(kl) and torch.isfinite(logits.grad).all()
+    from leia.models.classifier import average_views
+    assert torch.isfinite(average_views(logits)).all()
+
+
 def test_the_teacher_gets_no_gradient_and_test_views_average_posteriors():
     logits = torch.randn(3, 4, 5, requires_grad=True)
     view_consistency(logits).backward()

@@ -126,6 +126,10 @@ class Cipher(abc.ABC):
     def config(self) -> dict[str, Any]:
         return dataclasses.asdict(self.params)
 
+    def key_params(self) -> dict[str, Any]:
+        """The parameters a key (file, folder manifest) records: `config()` less training-only options."""
+        return self.config()
+
     def describe(self, image_size: tuple[int, int] | None = None) -> dict[str, Any]:
         """What may be logged about this cipher: never key material."""
         return {"scheme": self.name, "params": self.config(), "fingerprint": self.fingerprint_for(image_size)}
@@ -204,7 +208,7 @@ class Cipher(abc.ABC):
         self.check_size(h, w)
         return Key(
             scheme=self.name,
-            params=self.config(),
+            params=self.key_params(),
             components=dict(self.components(h, w)),
             image_size=(h, w) if self.shape_dependent else None,
         )

@@ -13,7 +13,7 @@ color_shuffle=false) and `view_secret` [32] bytes.
 Views are deterministic. View v of the image with id i uses
 - pair (s_i + v) mod pairs, where s_i is uniform in the pool, drawn from (view_secret, i): the
   views 0..pairs-1 of an image use every pair once, as the reference code's D training views do;
-- m drawn from (view_secret, i, v) by Jöhnk's exact Beta sampler on 64-bit uniforms (in logs,
+- m drawn from (view_secret, i, v) by Jöhnk's exact Beta sampler on 53-bit uniforms (in logs,
   since u^(1/alpha) underflows), then quantised to 16 bits: the blend is the integer
   ((65536 - w)·a + w·b + 32768) >> 16 with w = round(m·65536), the same bytes on every device.
 Training view d of epoch e is view e·views + d (fresh blends every epoch, as the reference draws m
@@ -40,7 +40,7 @@ import torch
 
 from ..checks import check_choice
 from ..errors import InputError, KeyMismatchError, NotInvertibleError
-from .base import Cipher, register
+from .base import CHUNK, Cipher, register
 from .keyfile import Key
 from .keystream import KeyDeriver
 from .skk import COLOR_SHUFFLES, SKK
@@ -52,8 +52,9 @@ WEIGHT_BITS = 16
 
 def beta_johnk(stream, alpha: float) -> float:
     """One Beta(alpha, alpha) draw from a key stream (Jöhnk 1964): U, V uniform in (0, 1),
-    X = U^(1/alpha), Y = V^(1/alpha); accept when X + Y <= 1 and return X / (X + Y). Exact for
-    alpha <= 1 (accepts with probability ~1 at alpha = 5e-3, 1/2 at alpha = 1)."""
+    X = U^(1/alpha), Y = V^(1/alpha); accept when X + Y <= 1 and return X / (X + Y). Exact for any
+    alpha > 0; it accepts with probability ~1 at alpha = 5e-3 and 1/2 at alpha = 1, and ever more
+    rarely above, hence leia's alpha <= 1. U and V are 53-bit uniforms from 8 stream bytes each."""
     while True:
         u, v = (((int.from_bytes(stream.read(8), "big") >> 11) + 0.5) / 2.0**53 for _ in range(2))
         lx, ly = math.log(u) / alpha, math.log(v) / alpha
@@ -81,7 +82,8 @@ class ScrambleMix(Cipher):
                 if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                     raise InputError(f"scramblemix: {name} must be a positive integer, got {value!r}")
             if not 0 < float(self.alpha) <= 1:
-                raise InputError(f"scramblemix: alpha must be in (0, 1] (Jöhnk's exact Beta sampler), got {self.alpha!r}")
+                raise InputError(f"scramblemix: alpha must be in (0, 1] (Jöhnk's Beta sampler accepts ever more rarely "
+                                 f"above 1; the published value is 0.005), got {self.alpha!r}")
             if float(self.kl_weight) < 0:
                 raise InputError(f"scramblemix: kl_weight must be >= 0, got {self.kl_weight!r}")
             if not any(self.color_shuffle is c if isinstance(c, bool) else self.color_shuffle == c
@@ -130,10 +132,8 @@ class ScrambleMix(Cipher):
         if np.asarray(comps["view_secret"]).shape != (32,):
             raise KeyMismatchError("scramblemix key: view_secret must be 32 bytes")
 
-    def export_key(self, image_size=None) -> Key:
-        key = super().export_key(image_size)
-        params = {k: v for k, v in key.params.items() if k not in TRAINING_OPTIONS}
-        return Key(scheme=key.scheme, params=params, components=key.components, image_size=key.image_size)
+    def key_params(self):
+        return {k: v for k, v in self.config().items() if k not in TRAINING_OPTIONS}
 
     def compile(self, comps, h, w):
         raise NotInvertibleError("scramblemix blends two scrambles per view; it has no single gather map "
@@ -189,13 +189,16 @@ class ScrambleMix(Cipher):
         b, _, h, w = x.shape
         ids = normalise_ids(ids, b, self.name)
         pair, weight = self.view_parameters(ids, list(views), h, w)
-        scrambles = torch.stack([m.encrypt(x) for m in self.members(h, w)], dim=1)  # [B, 2P, 3, H, W]
-        pair = torch.from_numpy(pair).to(x.device)
-        rows = torch.arange(b, device=x.device)[:, None]
-        a = scrambles[rows, 2 * pair].int()
-        c = scrambles[rows, 2 * pair + 1].int()
-        wt = torch.from_numpy(weight).to(x.device, torch.int32)[:, :, None, None, None]
-        return (((2**WEIGHT_BITS - wt) * a + wt * c + 2 ** (WEIGHT_BITS - 1)) >> WEIGHT_BITS).to(torch.uint8)
+        out = torch.empty((b, len(views), 3, h, w), dtype=torch.uint8, device=x.device)
+        members = self.members(h, w)
+        for p in np.unique(pair).tolist():  # each pair's two scrambles, of the images that use it
+            rows, cols = (torch.from_numpy(a).to(x.device) for a in np.nonzero(pair == p))
+            for start in range(0, len(rows), CHUNK):
+                r, c = rows[start:start + CHUNK], cols[start:start + CHUNK]
+                a, bb = (members[2 * p + k].encrypt(x[r]).int() for k in (0, 1))
+                wt = torch.from_numpy(weight[r.cpu().numpy(), c.cpu().numpy()]).to(x.device, torch.int32)[:, None, None, None]
+                out[r, c] = (((2**WEIGHT_BITS - wt) * a + wt * bb + 2 ** (WEIGHT_BITS - 1)) >> WEIGHT_BITS).to(torch.uint8)
+        return out
 
     def views_for(self, train: bool, epoch: int) -> list[int]:
         """Training: views e·D .. e·D + D-1 of epoch e (fresh blends every epoch); test: views 0..T-1."""

@@ -24,7 +24,7 @@ from .loading import Augment, EncryptedImages, EpochSampler, ResidentLoader, Res
 from .sources import Images, load_split
 
 PLACEMENTS = ("dataset", "device", "resident")
-FIT_SAMPLE = 5000  # training images a backbone's data-fitted stem sees (no augmentation)
+FIT_SAMPLE = 5000  # training images a backbone's data-fitted stem sees (augmented as in training)
 
 
 @dataclass

@@ -61,8 +61,10 @@ class Augment:
 
 
 class EpochSampler(Sampler):
-    """Yields (index, augmentation parameters) for one epoch; the order and the parameters depend
-    only on (seed, epoch). `skip(n)` makes the next epoch start at its n-th sample (resume).
+    """Yields (index, augmentation parameters, epoch) for one epoch; the order and the parameters
+    depend only on (seed, epoch). `skip(n, epoch)` makes that epoch start at its n-th sample
+    (resume); it is dropped if the loop moves on to another epoch first (a checkpoint written at the
+    end of an epoch records all its batches done, and the resumed run starts the next epoch whole).
 
     Data-parallel: process `rank` of `world` takes every world-th position of the epoch's order, so
     the processes see disjoint parts of one and the same epoch. With `pad`, the order wraps around
@@ -74,13 +76,14 @@ class EpochSampler(Sampler):
         self.n, self.seed, self.shuffle, self.augment = n, seed, shuffle, augment
         self.rank, self.world, self.pad = rank, world, pad
         self.epoch = 0
-        self._skip = 0
+        self._skip, self._skip_epoch = 0, None
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
 
-    def skip(self, samples: int) -> None:
-        self._skip = samples
+    def skip(self, samples: int, epoch: int | None = None) -> None:
+        """Start epoch `epoch` (None: whichever is planned next) at its `samples`-th sample."""
+        self._skip, self._skip_epoch = samples, epoch
 
     def _positions(self) -> range:
         total = -(-self.n // self.world) * self.world if self.pad else self.n
@@ -95,7 +98,8 @@ class EpochSampler(Sampler):
         g = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
         order = torch.randperm(self.n, generator=g) if self.shuffle else torch.arange(self.n)
         params = self.augment.draw(self.n, g) if self.augment and self.augment.active else None
-        start, self._skip = self._skip, 0
+        start = self._skip if self._skip_epoch in (None, self.epoch) else 0
+        self._skip, self._skip_epoch = 0, None
         positions = self._positions()[start:]
         k = torch.arange(positions.start, positions.stop, positions.step, dtype=torch.long) % self.n  # padding wraps
         return order[k], (None if params is None else params[k])
@@ -116,8 +120,9 @@ def encrypt_for(cipher: Cipher, x: torch.Tensor, ids: list[str], train: bool, ep
 
 
 class EncryptedImages(Dataset):
-    """Items are dicts: image (uint8, augmented, encrypted when `cipher` is given), label, index,
-    id (the image's stable id) and plain (True for a loader whose images are never encrypted)."""
+    """Items are dicts: image (uint8, augmented, encrypted when `cipher` is given; [V, C, H, W]
+    views for a multi-view scheme), label, index, id (the image's stable id) and plain (True for a
+    loader whose images are never encrypted)."""
 
     def __init__(self, data: Images, augment: Augment | None = None, cipher: Cipher | None = None, plain: bool = False,
                  train: bool = False):
@@ -150,7 +155,7 @@ class LoaderState:
 
     def load_state_dict(self, state: dict) -> None:
         self.sampler.set_epoch(state["epoch"])
-        self.sampler.skip(state["batches_done"] * self.batch_size)
+        self.sampler.skip(state["batches_done"] * self.batch_size, epoch=state["epoch"])
         self.batches_done = state["batches_done"]
 
 

@@ -83,7 +83,7 @@ class TanakaAdapter(Adapter):
 
 @ADAPTERS.register("pixel")
 class PixelAdapter(Adapter):
-    applies_to = ("plain", "skk")
+    applies_to = ("plain", "skk", "scramblemix")  # pixel-wise schemes (ScrambleMix views blend pixel encryptions)
 
     def __init__(self, in_chans: int, cipher: Cipher, channels: int = 64, depth: int = 2):
         super().__init__()
