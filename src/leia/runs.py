@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import lightning as L
+from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.plugins import TorchCheckpointIO
 from omegaconf import DictConfig, OmegaConf
 
@@ -463,19 +464,32 @@ class AtomicCheckpointIO(TorchCheckpointIO):
             tmp.unlink(missing_ok=True)
 
 
+class StepCheckpoint(ModelCheckpoint):
+    """Lightning's ModelCheckpoint (last.ckpt only) that, with `every_n_train_steps`, skips an epoch's
+    last batch and saves after the epoch's validation instead: a checkpoint written between the last
+    batch and the validation resumed into the next epoch without that validation (its best epoch lost)."""
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        if self._every_n_train_steps and batch_idx + 1 >= trainer.num_training_batches:
+            return  # on_train_epoch_end saves it, after validation
+        super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)
+
+    def on_train_epoch_end(self, trainer, pl_module):
+        super().on_train_epoch_end(trainer, pl_module)
+        if self._every_n_train_steps and not self._should_skip_saving_checkpoint(trainer):
+            self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
+
+
 def make_trainer(trainer_cfg: dict, run_dir: Path, loggers: list, checkpoints: bool, callbacks: tuple = (),
                  every_n_steps: int | None = None, **options) -> L.Trainer:
     """The trainer of every run. With checkpoints: last.ckpt at every epoch end, or every
-    `every_n_steps` optimizer steps when that is set (Lightning then skips the epoch-end saves), and
-    on SIGUSR2 or SIGTERM (`SaveOnSignal`, after the run's own `callbacks`)."""
-    from lightning.pytorch.callbacks import ModelCheckpoint
-
+    `every_n_steps` optimizer steps when that is set (and after each epoch's validation), and on
+    SIGUSR2 or SIGTERM (`SaveOnSignal`, after the run's own `callbacks`)."""
     callbacks = list(callbacks)
     if checkpoints:
         callbacks.append(SaveOnSignal(run_dir / CHECKPOINT))
-        callbacks.append(ModelCheckpoint(dirpath=str(run_dir / CHECKPOINT.parent), filename="epoch{epoch}",
-                                         save_last=True, save_top_k=0, every_n_train_steps=every_n_steps,
-                                         auto_insert_metric_name=False))
+        callbacks.append(StepCheckpoint(dirpath=str(run_dir / CHECKPOINT.parent), filename="epoch{epoch}", save_last=True,
+                                        save_top_k=0, every_n_train_steps=every_n_steps, auto_insert_metric_name=False))
     return L.Trainer(default_root_dir=str(run_dir), logger=loggers, callbacks=callbacks,
                      enable_checkpointing=checkpoints, plugins=[AtomicCheckpointIO()], **options, **trainer_cfg)
 

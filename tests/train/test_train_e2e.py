@@ -133,9 +133,15 @@ FAST_RECIPE = ["model=fastnet", "model.options.widths=[16,32,32]", "scheduler=li
 @pytest.mark.slow
 # (the fast recipe's per-step schedule builds the train loader before Lightning restores its loops:
 # a resumed epoch restarted at its first batch until the data module kept the loader's position)
-@pytest.mark.parametrize("recipe", [[], FAST_RECIPE], ids=["resnet20-dataset", "fastnet-resident-ema"])
-def test_a_run_killed_mid_epoch_resumes_to_the_same_result(recipe, tmp_path):
-    RESUME = [*globals()["RESUME"], *recipe]
+# (and a checkpoint written at an epoch's end once made the resumed run skip the next epoch whole)
+@pytest.mark.parametrize("recipe,cut", [([], "mid-epoch"), (FAST_RECIPE, "mid-epoch"), ([], "epoch-end")],
+                         ids=["resnet20-dataset", "fastnet-resident-ema", "resnet20-dataset-epoch-end"])
+def test_a_run_killed_mid_epoch_resumes_to_the_same_result(recipe, cut, tmp_path):
+    RESUME = [*globals()["RESUME"], *recipe, *(["checkpoint.every_n_steps=4"] if cut == "epoch-end" else [])]
+
+    def cut_here(step: int) -> bool:  # a checkpoint of epoch 2 or 3: mid-epoch, or its epoch's last batch
+        return step > 8 and step % 8 != 0 if cut == "mid-epoch" else step in (8, 16)
+
     whole = train_cli(RESUME, tmp_path / "whole", timeout=600)
     assert whole.returncode == 0, whole.stderr[-2000:]
     # 500 images / batch 64 = 8 steps per epoch; checkpoints every 3 steps. Kill the second run at a
@@ -147,13 +153,13 @@ def test_a_run_killed_mid_epoch_resumes_to_the_same_result(recipe, tmp_path):
     while time.time() < deadline and proc.poll() is None:
         ckpts = list((tmp_path / "cut").glob("*/checkpoints/last.ckpt"))
         step = _checkpoint_step(ckpts[0]) if ckpts else None
-        if step is not None and step > 8 and step % 8:
+        if step is not None and cut_here(step):
             proc.send_signal(signal.SIGKILL)
             proc.wait()
             last = step
             break
         time.sleep(0.05)
-    assert last is not None, "the run finished before a mid-epoch checkpoint could be interrupted"
+    assert last is not None, f"the run finished before a {cut} checkpoint could be interrupted"
     (cut_dir,) = (tmp_path / "cut").iterdir()
     assert not (cut_dir / "metrics.json").exists()
     resumed = train_cli(RESUME, tmp_path / "cut", timeout=600)
