@@ -95,6 +95,21 @@ def decrypt(src, dst, key, *extra):
     return main(["decrypt", str(src), str(dst), "--key-file", str(key), "--quiet", *extra])
 
 
+def test_a_scramblemix_folder_holds_view_0_and_is_refused_by_decrypt_before_anything_is_written(tmp_path, capsys):
+    plain = write_folder(tmp_path / "data", n=3)
+    key = tmp_path / "keys" / "owner.key"
+    assert main(["encrypt", str(tmp_path / "data"), str(tmp_path / "enc"), "--scheme", "scramblemix", "--seed", "4",
+                 "--key-out", str(key), "-p", "views=2", "--quiet"]) == 0
+    cipher = ciphers.load(key)
+    assert json.loads(key.read_text())["params"] == {"pairs": 4, "alpha": 0.005, "color_shuffle": True}
+    for rel, img in plain.items():  # view 0 of each image, keyed by its relative path
+        x = torch.from_numpy(img).permute(2, 0, 1)
+        assert torch.equal(torch.from_numpy(read_tree(tmp_path / "enc")[rel]).permute(2, 0, 1),
+                           cipher.encrypt(x, ids=rel))
+    assert main(["decrypt", str(tmp_path / "enc"), str(tmp_path / "back"), "--key-file", str(key)]) == 2
+    assert "cannot decrypt" in capsys.readouterr().err and not (tmp_path / "back").exists()
+
+
 def test_decrypt_checks_the_key_and_the_files_against_the_manifest(tmp_path, capsys):
     write_folder(tmp_path / "data", n=3)
     assert encrypt(tmp_path / "data", tmp_path / "enc", tmp_path / "k.key") == 0

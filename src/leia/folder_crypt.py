@@ -38,7 +38,7 @@ from PIL import Image, UnidentifiedImageError
 from tqdm import tqdm
 
 from .ciphers import Cipher, load
-from .errors import ImageFormatError, InputError, KeyMismatchError
+from .errors import ImageFormatError, InputError, KeyMismatchError, NotInvertibleError
 from .images import IMAGE_SUFFIXES, LOSSLESS_TO_RGB, is_image, open_rgb
 
 MANIFEST = "leia-encryption.json"
@@ -311,6 +311,9 @@ def decrypt_folder(cipher: Cipher, src: Path, dst: Path, progress: bool = True, 
     """Decrypt a folder written by `encrypt_folder`, after checking the key, the folder's
     completeness and every file's checksum against its manifest (`force` skips the checks)."""
     src, dst = Path(src), Path(dst)
+    if not cipher.invertible:  # before anything is read or written
+        raise NotInvertibleError(f"{cipher!r} cannot decrypt (docs/ciphers.md: schemes that are not invertible); "
+                                 f"nothing was written to {dst}")
     _check_folders(src, dst)
     if dst.exists() and any(dst.iterdir()):
         raise FileExistsError(f"output folder {dst} is not empty; refusing to overwrite")
