@@ -1,7 +1,6 @@
 """Training on ScrambleMix views: D views per image in a batch, the self-teaching KL term, test-time
 averaging over T views, and train.py end to end."""
 
-import json
 
 import pytest
 import torch

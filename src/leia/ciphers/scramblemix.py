@@ -38,7 +38,6 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from ..checks import check_choice
 from ..errors import InputError, KeyMismatchError, NotInvertibleError
 from .base import CHUNK, Cipher, register
 from .keyfile import Key
