@@ -60,6 +60,7 @@ class Attack(abc.ABC):
     threat: ClassVar[str] = "COA"
     learned: ClassVar[bool] = False
     schemes: ClassVar[tuple[str, ...]] = ()
+    not_for: ClassVar[dict[str, str]] = {}  # scheme -> why this attack does not apply to it (said in the refusal)
     description: ClassVar[str] = ""
 
     @dataclass(frozen=True)
@@ -84,6 +85,8 @@ class Attack(abc.ABC):
     # ---------------------------------------------------------------- applicability
     def check(self, scheme: str, params: dict[str, Any]) -> None:
         """Raise NotApplicable when the attack does not apply to this scheme setting."""
+        if scheme in self.not_for:
+            raise NotApplicable(f"attack {self.name!r} does not apply to {scheme!r}: {self.not_for[scheme]}")
         if scheme not in self.schemes:
             raise NotApplicable(
                 f"attack {self.name!r} applies to scheme{'s' if len(self.schemes) > 1 else ''} "

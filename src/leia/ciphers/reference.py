@@ -214,10 +214,9 @@ def _ref_scramblemix(cipher, img, image_id, decrypt):
     h, w = img.shape[:2]
     comps = cipher.components(h, w)
     (pair,), (weight,) = (a[0] for a in cipher.view_parameters([str(image_id)], [0], h, w))
-    scrambles = []
+    legacy, scrambles = cipher.params.color_shuffle == "legacy_inplace", []
     for member in (2 * pair, 2 * pair + 1):
         np_bits, color = comps["np"][member], comps["color"][member] if "color" in comps else None
-        legacy = cipher.params.color_shuffle == "legacy_inplace"
         scrambles.append(skk_inplace_loop(img, 1 - np_bits.astype(np.int64), color) if legacy
                          else skk(img, np_bits, color))
     a, b = (x.astype(np.int64) for x in scrambles)

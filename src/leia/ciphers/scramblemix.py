@@ -38,11 +38,12 @@ from typing import Sequence
 import numpy as np
 import torch
 
+from ..checks import check_int
 from ..errors import InputError, KeyMismatchError, NotInvertibleError
 from .base import CHUNK, Cipher, register
 from .keyfile import Key
 from .keystream import KeyDeriver
-from .skk import COLOR_SHUFFLES, SKK
+from .skk import SKK, check_color_shuffle
 from .validation import check_bits, normalise_ids
 
 TRAINING_OPTIONS = ("views", "kl_weight", "test_pairs")
@@ -77,18 +78,13 @@ class ScrambleMix(Cipher):
 
         def __post_init__(self):
             for name in ("pairs", "views", "test_pairs"):
-                value = getattr(self, name)
-                if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                    raise InputError(f"scramblemix: {name} must be a positive integer, got {value!r}")
+                check_int("scramblemix", name, getattr(self, name))
             if not 0 < float(self.alpha) <= 1:
                 raise InputError(f"scramblemix: alpha must be in (0, 1] (Jöhnk's Beta sampler accepts ever more rarely "
                                  f"above 1; the published value is 0.005), got {self.alpha!r}")
             if float(self.kl_weight) < 0:
                 raise InputError(f"scramblemix: kl_weight must be >= 0, got {self.kl_weight!r}")
-            if not any(self.color_shuffle is c if isinstance(c, bool) else self.color_shuffle == c
-                       for c in COLOR_SHUFFLES):
-                raise InputError(f"scramblemix: color_shuffle must be true, false or legacy_inplace, "
-                                 f"got {self.color_shuffle!r}")
+            check_color_shuffle("scramblemix", self.color_shuffle)
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)

@@ -42,6 +42,13 @@ _LEGACY = torch.from_numpy(LEGACY_SOURCES)
 COLOR_SHUFFLES = (True, False, "legacy_inplace")
 
 
+def check_color_shuffle(owner: str, value) -> None:
+    """The pixel encryption's colour mode (skk, and the scrambles of scramblemix): True and False
+    are booleans, not 1 and 0."""
+    if not any(value is c if isinstance(c, bool) else value == c for c in COLOR_SHUFFLES):
+        raise InputError(f"{owner}: color_shuffle must be true, false or legacy_inplace, got {value!r}")
+
+
 def skk_apply(x: torch.Tensor, keys: torch.Tensor, inverse: bool = False, legacy: bool = False) -> torch.Tensor:
     """Batched per-image kernel. x [B, 3, H, W] uint8; keys [B, 3 or 4, H, W] uint8 in kernel form:
     the NP mask (0/255) by input channel, then the colour code when colours are shuffled. `legacy`:
@@ -75,9 +82,7 @@ class SKK(Cipher):
 
         def __post_init__(self):
             check_choice("skk", "key_mode", self.key_mode, ("same", "per_image"))
-            if not any(self.color_shuffle is c if isinstance(c, bool) else self.color_shuffle == c
-                       for c in COLOR_SHUFFLES):
-                raise InputError(f"skk: color_shuffle must be true, false or legacy_inplace, got {self.color_shuffle!r}")
+            check_color_shuffle("skk", self.color_shuffle)
             check_choice("skk", "per_image_keys", self.per_image_keys, ("derived", "random"))
 
     def __init__(self, **kwargs):

@@ -168,7 +168,6 @@ class ResumableLoader(LoaderState, DataLoader):
         self.batches_done = 0
 
 
-
 class ResidentLoader(LoaderState):
     """The device-resident data path (`data.placement: resident`): the split's uint8 images live on
     the training device, and each batch is gathered, augmented, encrypted and labelled there in a

@@ -8,7 +8,6 @@ loop also measures the same model on plain test images (`test_plain/*`).
 from __future__ import annotations
 
 import math
-
 from dataclasses import dataclass, field
 
 import lightning as L
@@ -116,10 +115,15 @@ def _metrics(num_classes: int) -> torchmetrics.MetricCollection:
     return torchmetrics.MetricCollection(metrics)
 
 
+def _mean_log_posterior(logp: torch.Tensor) -> torch.Tensor:
+    """log of the mean over views (dim 1) of exp(logp), in log space: finite where a class's
+    posterior underflows in every view."""
+    return logp.logsumexp(1) - math.log(logp.shape[1])
+
+
 def average_views(view_logits: torch.Tensor) -> torch.Tensor:
-    """Logits [B, V, K] -> the log of the mean posterior over the V views [B, K] (in log space:
-    finite where a class's posterior underflows in every view)."""
-    return view_logits.log_softmax(-1).logsumexp(1) - math.log(view_logits.shape[1])
+    """Logits [B, V, K] -> the log of the mean posterior over the V views [B, K]."""
+    return _mean_log_posterior(view_logits.log_softmax(-1))
 
 
 def view_consistency(view_logits: torch.Tensor) -> torch.Tensor:
@@ -127,7 +131,7 @@ def view_consistency(view_logits: torch.Tensor) -> torch.Tensor:
     images and views of KL(p_d ‖ p̄), p̄ the views' mean posterior, with p̄ a fixed teacher (stop-gradient,
     as the paper's slides have it; the reference code lets gradients flow through p̄ too)."""
     logp = view_logits.log_softmax(-1)
-    teacher = average_views(view_logits).unsqueeze(1).detach()  # log p̄, finite (a log of 0 would make 0·inf)
+    teacher = _mean_log_posterior(logp).unsqueeze(1).detach()  # log p̄, finite (a log of 0 would make 0·inf)
     return (logp.exp() * (logp - teacher)).sum(-1).mean()
 
 

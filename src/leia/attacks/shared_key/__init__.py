@@ -25,7 +25,7 @@ import torch
 from ... import ciphers
 from ...checks import check_choice, check_int
 from ...errors import InputError
-from ..base import Access, Attack, NotApplicable, Outcome, register
+from ..base import Access, Attack, Outcome, register
 from . import ele, etc, etc_gray, skk, tanaka, vit_block  # noqa: F401 (registers the strategies)
 from .base import STRATEGIES, compose, decryption_map
 
@@ -36,6 +36,9 @@ SCHEMES = ("etc", "ele", "vit_block", "skk", "tanaka")
 class SharedKey(Attack):
     threat = "COA"
     schemes = SCHEMES
+    not_for = {"scramblemix": "shared_key has no ScrambleMix strategy yet: each view blends the scrambles of two of the "
+                              "pool's skk keys, so a strategy would first have to sort the views by key and then "
+                              "recover each key as for same-key skk (not built)"}
     observes = True
     description = "key recovery from many ciphertexts under one key (pooled statistics, global assembly)"
 
@@ -59,10 +62,6 @@ class SharedKey(Attack):
         self._cipher: ciphers.Cipher | None = None
 
     def check(self, scheme, params):
-        if scheme == "scramblemix":
-            raise NotApplicable("shared_key has no ScrambleMix strategy yet: each view blends the scrambles of two of "
-                                "the pool's skk keys, so a strategy would first have to sort the views by key and "
-                                "then recover each key as for same-key skk (not built)")
         super().check(scheme, params)
         self._strategy(Access(scheme=scheme, params=params, image_size=(0, 0))).check()
 
