@@ -180,8 +180,9 @@ class EncryptedDataModule(L.LightningDataModule):
         drawn at random (seeded by data.seed; image folders are stored class by class, so the first
         n would be one class), augmented as in training, encrypted and normalised. Augmented,
         because a stem fitted on unaugmented images meets directions in training that it never saw:
-        on upscaled digits every aligned 4×4 block is nearly flat, and a block whitening fitted on
-        them amplified a 2-pixel shift's edges a hundredfold (the fast recipe then never learned)."""
+        on upscaled digits every aligned 4×4 block is nearly flat, and a tanaka block whitening fitted
+        on them gave outputs up to 139 (std 3.2) on 2-pixel-shifted images against 5.8 (std 0.71) on
+        the images it was fitted on; the fast recipe then never learned."""
         self.setup()
         data = self.train_data
         generator = torch.Generator().manual_seed(self.cfg.seed)
