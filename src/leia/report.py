@@ -101,8 +101,48 @@ def value(run: dict, metric: str) -> float | None:
 
 def column(run: dict) -> str:
     if run["task"] == "attack":
-        return run["attack"]
-    return run["model"] if run.get("adapter") in (None, "none") else f"{run['model']}+{run['adapter']}"
+        return f"{run['attack']}[{run['setting']}]" if run.get("setting") else run["attack"]
+    model = run["model"] if run.get("adapter") in (None, "none") else f"{run['model']}+{run['adapter']}"
+    return f"{model} [{run['setting']}]" if run.get("setting") else model
+
+
+def attack_settings(run: dict) -> dict[str, str]:
+    """What an attack run computed, beyond its scheme and attack names: the attack's parameters, the
+    scheme's (prefixed `scheme.`), the image size and how many images each side had."""
+    params = {k: v for k, v in (run.get("attack_params") or {}).items()}
+    params.update({f"scheme.{k}": v for k, v in (run.get("scheme_params") or {}).items()})
+    if run.get("image_size"):
+        params["size"] = "x".join(map(str, run["image_size"]))
+    for field_, name in (("victim_images", "victims"), ("attacker_images", "attacker_images")):
+        if run.get(field_) is not None:
+            params[name] = run[field_]
+    return {k: json.dumps(v, sort_keys=True).strip('"') for k, v in params.items()}
+
+
+def training_settings(run: dict) -> dict[str, str]:
+    """A training run's budget (what its metrics.json records of it): epochs and images."""
+    return {k: str(run[k]) for k in ("epochs", "train_images", "test_images") if run.get(k) is not None}
+
+
+def label_settings(runs: list[dict]) -> None:
+    """Give each run its `setting`: for an attack, the parameters in which it differs from the other
+    runs of the same data set, scheme and attack (e.g. `mode=bytes`); for training, the budget in
+    which it differs from the other training runs on its data set (e.g. `epochs=10`); empty where
+    they all agree. Runs of different settings are different cells: averaging a CPA's nibble and
+    byte modes, or 1 epoch with 10, would describe neither. Keys and seeds are what a cell averages
+    over, so they are never part of a setting."""
+    groups: dict[tuple, list[tuple[dict, dict]]] = {}
+    for run in runs:
+        if run["task"] == "attack":
+            groups.setdefault((run["data"], run["scheme_config"], run["attack"]), []).append((run, attack_settings(run)))
+        else:  # one budget for every scheme of a data set, so that a scheme's row meets plain's in one column
+            groups.setdefault((run["data"], run["task"]), []).append((run, training_settings(run)))
+    for members in groups.values():
+        known = [p for _, p in members if p]  # jobs that failed before building their attack record none
+        shared = set.intersection(*(set(p) for p in known)) if known else set()  # an interrupted run records less
+        varying = sorted(k for k in shared if len({p[k] for p in known}) > 1)
+        for run, params in members:
+            run["setting"] = ", ".join(f"{k}={params[k]}" for k in varying) if params else ""
 
 
 def grids(runs: list[dict], task: str, metric: str) -> dict[tuple[str, str], dict[str, Cell]]:
@@ -148,7 +188,8 @@ def beside_paper(training: dict, published) -> str:
         if data != published.data:
             continue
         for col, cell in sorted(cells.items()):
-            adapter = col.split("+", 1)[1] if "+" in col else "none"
+            model = col.split(" [", 1)[0]  # the setting, if any, is the same for plain's cell in this column
+            adapter = model.split("+", 1)[1] if "+" in model else "none"
             plain = training.get((data, "plain"), {}).get(col)
             gap = plain.mean - cell.mean if plain and plain.values and cell.values else None
             theirs = published.acc1.get((scheme, adapter))
@@ -158,6 +199,56 @@ def beside_paper(training: dict, published) -> str:
                          + ("—" if gap is None else f"{100 * gap:.2f}") + " | "
                          + ("—" if theirs is None else f"{theirs:.2f}") + " | "
                          + ("—" if their_gap is None else f"{their_gap:.2f}") + " |")
+    return "\n".join(lines)
+
+
+# Per attack: the numbers beyond SSIM that say what it recovered, (metric, label, scale).
+DETAIL_MORE = [("ssim_up_to_global", "SSIM up to global", 1), ("direct_comparison", "direct comparison %", 100),
+               ("neighbour_comparison", "neighbour comparison %", 100), ("fold_identity", "fold identity %", 100),
+               ("ssim_fold", "SSIM fold", 1), ("holdout_ssim_up_to_global", "held-out SSIM up to global", 1),
+               ("holdout_exact_bytes", "held-out exact bytes %", 100)]
+
+
+def _mean(runs: list[dict], get) -> float | None:
+    values = [v for v in map(get, runs) if v is not None and not (isinstance(v, float) and math.isnan(v))]
+    return statistics.fmean(values) if values else None
+
+
+def _num(v: float | None, digits: int, scale: float = 1) -> str:
+    return "–" if v is None else f"{scale * v:,.{digits}f}"
+
+
+def attack_details(runs: list[dict]) -> str:
+    """The attack table in full: one row per data set, attack, scheme and setting, each number the
+    mean over the row's complete runs (n): SSIM (colour and BT.601 gray), PSNR, exact bytes, the key
+    recovered, the encrypted image's own SSIM (what every attack must beat) and what else the attack
+    reports. The table of bench/reproduce_attacks.py."""
+    groups: dict[tuple, list[dict]] = {}
+    for run in runs:
+        if run["task"] == "attack" and run["status"] == "complete":
+            key = (run["data"], run["attack"], run["scheme_config"], run.get("setting", ""))
+            groups.setdefault(key, []).append(run)
+    several_data = len({k[0] for k in groups}) > 1
+    lines = ["| scheme | attack | setting | threat | n | SSIM | SSIM gray | PSNR dB | exact bytes % | key % | enc. SSIM "
+             "| more |", "|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---|"]
+    for (data, attack, scheme, setting), rs in sorted(groups.items()):
+        m = lambda k: _mean(rs, lambda r: r["metrics"].get(k))  # noqa: E731
+        key = _mean(rs, lambda r: r.get("key", {}).get("key_recovered_fraction", r["metrics"].get("key_recovered_fraction")))
+        more = [f"{label} {_num(v, 3 if scale == 1 else 1, scale)}" for k, label, scale in DETAIL_MORE
+                if (v := m(k)) is not None]
+        perm = _mean(rs, lambda r: r.get("key", {}).get("pixel_permutation_up_to_symmetry"))
+        if perm is not None:
+            more.append(f"pixel permutation up to symmetry {100 * perm:.1f}%")
+        s = rs[0].get("summary") or {}
+        if attack == "brute_force" and "key_space_log2" in s:  # a calculation, the same for every key
+            more.append(f"log2 keys {s['key_space_log2']:,.0f}; {s['trials_per_second']:.0f} trials/s; "
+                        f"10^{s['expected_log10_years']:,.0f} years (calculation); toy search {s['toy_keys']:,} keys "
+                        f"in {s['toy_search_seconds']:.2f} s vs {s['toy_predicted_seconds']:.2f} s predicted")
+        name = f"{scheme} ({data})" if several_data else scheme
+        enc = _mean(rs, lambda r: (r.get("baseline_encrypted") or {}).get("ssim"))
+        lines.append(f"| {name} | {attack} | {setting} | {rs[0].get('threat', '–')} | {len(rs)} | {_num(m('ssim'), 3)} | "
+                     f"{_num(m('ssim_gray'), 3)} | {_num(m('psnr'), 2)} | {_num(m('exact_bytes'), 1, 100)} | "
+                     f"{_num(key, 1, 100)} | {_num(enc, 3)} | {'; '.join(more)} |")
     return "\n".join(lines)
 
 
@@ -171,7 +262,7 @@ def write_cells_csv(path: Path, table: dict, column_title: str, metric: str) -> 
                             c.statuses.count("failed")])
 
 
-RUN_FIELDS = ["task", "status", "data", "scheme_config", "scheme", "attack", "model", "adapter", "key_seed", "seed",
+RUN_FIELDS = ["task", "status", "data", "scheme_config", "scheme", "attack", "setting", "model", "adapter", "key_seed", "seed",
               "key_fingerprint", "sweep", "name"]
 
 
@@ -264,6 +355,7 @@ def build(dirs: list[Path], out: Path, attack_metric: str = ATTACK_METRIC, train
           setting: str | None = None, paper: str | None = None) -> dict:
     """Write the report; returns what it wrote (paths) and the tables."""
     runs = load_runs(dirs)
+    label_settings(runs)
     out.mkdir(parents=True, exist_ok=True)
     attacks = grids(runs, "attack", attack_metric)
     training = grids(runs, "train", train_metric)
@@ -282,7 +374,10 @@ def build(dirs: list[Path], out: Path, attack_metric: str = ATTACK_METRIC, train
         md += [f"## Attacks: {attack_metric} of the reconstruction to the plain image\n",
                f"Up to the global symmetry where the attack reports `{attack_metric}_up_to_global` (a mirrored "
                "or colour-swapped reconstruction reveals as much as the image).\n",
-               markdown_table(attacks, "scheme \\ attack", 3), ""]
+               markdown_table(attacks, "scheme \\ attack", 3), "",
+               "### Attacks in detail\n", "Each number: the mean over the row's complete runs (n). Setting: the "
+               "parameters in which runs of one scheme and attack differ. enc. SSIM: the encrypted image's own "
+               "SSIM, the row every attack must beat.\n", attack_details(runs), ""]
     if training:
         written["training_csv"] = out / "training.csv"
         write_cells_csv(written["training_csv"], training, "model", train_metric)

@@ -161,3 +161,50 @@ def test_a_test_time_averaging_run_also_gives_its_one_view_row(tmp_path):
     assert "| scramblemix_tta | fastnet | 61.00 ± 0.00 (1) | — | 95.31 | — |" in md
     assert "| scramblemix_tta/one_view | fastnet | 58.00 ± 0.00 (1) | — | 95.02 | — |" in md
     assert ": 2 jobs (2 complete)" in md  # one run, two rows: not counted twice
+
+
+def test_runs_of_one_attack_in_different_settings_are_different_cells(tmp_path):
+    """A CPA's nibble and byte modes must never be averaged: the report splits a scheme's attack runs
+    by the parameters in which they differ, averages over keys only, and lists each setting in full."""
+    sweep = tmp_path / "sweep"
+    tanaka = {"task": "attack", "scheme": "tanaka", "scheme_config": "tanaka", "data": "cifar10", "attack": "tanaka_cpa",
+              "threat": "CPA", "scheme_params": {"block_size": 4}, "image_size": [32, 32], "victim_images": 100,
+              "baseline_encrypted": {"ssim": 0.02}}
+    for k, (mode, ssim, key) in enumerate([("nibbles", 1.0, 1.0), ("nibbles", 1.0, 1.0), ("bytes", 0.02, 0.1),
+                                           ("bytes", 0.04, 0.2)]):
+        _job(sweep, f"t{k}", **tanaka, key_seed=k % 2, attack_params={"mode": mode, "known_images": 4},
+             metrics={"ssim": ssim, "ssim_gray": ssim, "psnr": 10.0 + k, "exact_bytes": ssim}, key={"key_recovered_fraction": key})
+    _job(sweep, "f", task="attack", scheme="skk", scheme_config="skk", data="cifar10", attack="fr", threat="COA",
+         attack_params={}, scheme_params={"color_shuffle": True}, metrics={"ssim": 0.25, "fold_identity": 0.37},
+         baseline_encrypted={"ssim": 0.03})
+    result = build([sweep], tmp_path / "out")
+    cells = {(r["scheme"], r["attack"]): r for r in rows(result["written"]["attacks_csv"])}
+    assert set(cells) == {("tanaka", "tanaka_cpa[mode=nibbles]"), ("tanaka", "tanaka_cpa[mode=bytes]"), ("skk", "fr")}
+    assert float(cells["tanaka", "tanaka_cpa[mode=bytes]"]["ssim_mean"]) == pytest.approx(0.03)
+    assert cells["tanaka", "tanaka_cpa[mode=bytes]"]["n"] == "2"
+    assert float(cells["tanaka", "tanaka_cpa[mode=nibbles]"]["ssim_mean"]) == 1.0
+    md = result["written"]["markdown"].read_text()
+    assert "| tanaka | tanaka_cpa | mode=bytes | CPA | 2 | 0.030 | 0.030 | 12.50 | 3.0 | 15.0 | 0.020 |  |" in md
+    assert "| tanaka | tanaka_cpa | mode=nibbles | CPA | 2 | 1.000 | 1.000 | 10.50 | 100.0 | 100.0 | 0.020 |  |" in md
+    assert "| skk | fr |  | COA | 1 | 0.250 | – | – | – | – | 0.030 | fold identity % 37.0 |" in md
+    assert {r["setting"] for r in rows(result["written"]["runs_csv"])} == {"mode=nibbles", "mode=bytes", ""}
+    # a run interrupted before it counted its victims is still a run of its setting, not a new one
+    (sweep / "t3" / "metrics.json").write_text(json.dumps({**json.loads((sweep / "t3" / "metrics.json").read_text()),
+                                                           "status": "interrupted", "victim_images": None}))
+    result = build([sweep], tmp_path / "out2")
+    cells = {(r["scheme"], r["attack"]): r for r in rows(result["written"]["attacks_csv"])}
+    assert set(cells) == {("tanaka", "tanaka_cpa[mode=nibbles]"), ("tanaka", "tanaka_cpa[mode=bytes]"), ("skk", "fr")}
+    assert cells["tanaka", "tanaka_cpa[mode=bytes]"]["n"] == "1"
+
+
+def test_training_runs_of_different_budgets_are_different_cells_and_meet_plain_in_theirs(tmp_path):
+    sweep = tmp_path / "sweep"
+    for i, (scheme, epochs, acc) in enumerate([("plain", 1, 0.68), ("plain", 10, 0.88), ("tanaka", 10, 0.85)]):
+        _job(sweep, f"t{i}", task="train", scheme=scheme, scheme_config=scheme, model="fastnet", adapter="none",
+             data="cifar10", test={"acc1": acc}, epochs=epochs, train_images=50000, test_images=10000)
+    result = build([sweep], tmp_path / "out", paper="madono2020")
+    cells = {(r["scheme"], r["model"]): float(r["acc1_mean"]) for r in rows(result["written"]["training_csv"])}
+    assert cells == {("plain", "fastnet [epochs=1]"): 0.68, ("plain", "fastnet [epochs=10]"): 0.88,
+                     ("tanaka", "fastnet [epochs=10]"): 0.85}
+    md = result["written"]["markdown"].read_text()
+    assert "| tanaka | fastnet [epochs=10] | 85.00 ± 0.00 (1) | 3.00 | 94.94 | 1.76 |" in md
