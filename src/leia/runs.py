@@ -140,6 +140,9 @@ def computed(cfg: DictConfig) -> dict:
         node.pop(k, None)
     for k in PLACEMENT:
         node.get("trainer", {}).pop(k, None)
+    data = node.get("data") or {}
+    if isinstance(data.get("root"), str):  # one directory, however it was written (../x, /abs/x, ~/x)
+        data["root"] = str(Path(data["root"]).expanduser().resolve())
     return redact(node)
 
 

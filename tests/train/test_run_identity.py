@@ -207,3 +207,18 @@ def test_runs_recorded_before_a_setting_existed_are_the_same_run_at_its_old_beha
         run_train([*SHORT, "optimizer.label_smoothing=0.1"], tmp_path)
     interrupted(run_dir)
     assert run_train(SHORT, tmp_path)[0]["complete"] and "resuming from" in capsys.readouterr().out
+
+
+def test_a_data_directory_is_one_configuration_however_its_path_is_written(tmp_path, monkeypatch):
+    from omegaconf import OmegaConf
+
+    from tests.helpers import compose_train
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "data" / "cifar10").mkdir(parents=True)
+    relative = compose_train(["data=imagefolder", "data.root=data/cifar10"], tmp_path / "runs")
+    absolute = compose_train(["data=imagefolder", f"data.root={tmp_path / 'data' / 'cifar10'}"], tmp_path / "runs")
+    other = compose_train(["data=imagefolder", "data.root=data"], tmp_path / "runs")
+    digest = [runs.config_digest(OmegaConf.masked_copy(c, [k for k in c if k != "hydra"]))  # as a run sees it
+              for c in (relative, absolute, other)]
+    assert digest[0] == digest[1] != digest[2]
