@@ -229,13 +229,14 @@ def score_holdout(attack: Attack, victim, holdout: Images) -> dict[str, float]:
     the attack recovered, and score them as the victims are scored."""
     from .attacks.metrics import exact_bytes, ssim
 
-    estimate = attack.recovered_cipher()
-    if estimate is None:
+    if attack.recovered_cipher() is None:
         raise InputError(f"attack {attack.name} recovers no key, so it has nothing to decrypt held-out images with")
     plain = holdout.images
-    decrypted = estimate.decrypt(victim.encrypt(plain))
+    ids = [f"holdout/{i}" for i in range(len(plain))] if victim.needs_ids else None
+    outcome = attack.reconstruct(victim.encrypt(plain, ids=ids))  # decrypted with the recovered key (or pool)
+    decrypted = outcome.images
     return {"holdout_ssim": float(ssim(decrypted, plain).mean()),
-            "holdout_ssim_up_to_global": float(ssim(attack.align(decrypted, victim), plain).mean()),
+            "holdout_ssim_up_to_global": float(ssim(attack.align(decrypted, victim, outcome.solution), plain).mean()),
             "holdout_exact_bytes": float(exact_bytes(decrypted, plain).mean())}
 
 

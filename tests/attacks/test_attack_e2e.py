@@ -24,7 +24,7 @@ RUNS = [
     ("brute_force", "etc", ["attack.trial_seconds=0.1"]), ("jigsaw", "etc", []), ("jigsaw", "vit_block_cifar", []),
     ("shared_key", "etc", ["attack.holdout=10"]), ("shared_key", "etc_gray", []), ("shared_key", "ele", []), ("itn", "ele", ["attack.epochs=1"]), ("gan", "vit_block_cifar", ["attack.epochs=1"]),
     ("fr", "scramblemix", []), ("itn", "scramblemix", ["attack.epochs=1"]), ("gan", "scramblemix", ["attack.epochs=1"]),
-    ("brute_force", "scramblemix", ["attack.trial_seconds=0.1"]),
+    ("brute_force", "scramblemix", ["attack.trial_seconds=0.1"]), ("shared_key", "scramblemix", ["attack.holdout=10"]),
 ]
 
 

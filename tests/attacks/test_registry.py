@@ -31,9 +31,10 @@ def test_an_attack_refuses_schemes_it_does_not_apply_to_and_names_those_it_does(
         attacks.create(attack).check(scheme, {})
 
 
-def test_shared_key_records_scramblemix_as_not_applicable_with_the_reason():
-    with pytest.raises(NotApplicable, match="no ScrambleMix strategy yet: each view blends the scrambles"):
-        attacks.create("shared_key").check("scramblemix", {})
+def test_shared_key_refuses_scramblemix_only_where_no_key_decrypts_it():
+    attacks.create("shared_key").check("scramblemix", {"color_shuffle": True})
+    with pytest.raises(NotApplicable, match="legacy_inplace duplicates channels; no key decrypts it"):
+        attacks.create("shared_key").check("scramblemix", {"color_shuffle": "legacy_inplace"})
 
 
 @pytest.mark.parametrize("attack", ["fr", "itn", "gan"])

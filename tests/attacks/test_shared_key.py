@@ -53,6 +53,36 @@ def test_same_key_skk_is_recovered_exactly():
     assert float(ssim(attack.align(decrypted, victim), holdout).mean()) > 0.99
 
 
+def test_scramblemix_views_are_sorted_by_key_and_every_pool_key_recovered(tmp_path):
+    """200 views share ScrambleMix's pool of 8 skk keys (25 a key): every view that is one scramble
+    lands in its key's group, every pool member is some group's key, and held-out views decrypt."""
+    victims, holdout = split()
+    victim = ciphers.create("scramblemix", seed=0)
+    ids, held_ids = [f"victim/{i}" for i in range(len(victims))], [f"holdout/{i}" for i in range(len(holdout))]
+    attack = attacks.create("shared_key", save_key=str(tmp_path / "pool.json"))
+    attack.prepare(Access(scheme="scramblemix", params=victim.config(), image_size=(32, 32)))
+    y = victim.encrypt(victims, ids=ids)
+    attack.observe(y)
+    outcome = attack.reconstruct(y)
+    pair, weight = (a[:, 0] for a in victim.view_parameters(ids, [0], 32, 32))
+    one = torch.from_numpy((weight == 0) | (weight == 65536))  # views that are one scramble (no blend)
+    member = torch.from_numpy(2 * pair + (weight == 65536))
+    for group in outcome.solution.unique():
+        assert member[one & (outcome.solution == group)].unique().numel() == 1  # one key per group
+    key = attack.key_metrics(victim)
+    assert key["pool_members_found"] == 8 and key["groups"] == 8
+    assert key["key_recovered_fraction_up_to_global"] >= 0.8  # a wrong key: about 1/48 of the pixels
+    assert float(ssim(attack.align(outcome.images, victim, outcome.solution), victims)[one].mean()) > 0.65
+    y_held = victim.encrypt(holdout, ids=held_ids)
+    held = attack.reconstruct(y_held)
+    assert torch.equal(attack.recovered_cipher().decrypt(y_held), held.images)  # the pool decrypts as the attack does
+    assert float(ssim(attack.align(held.images, victim, held.solution), holdout).mean()) > 0.6
+    assert float(ssim(victim.encrypt(holdout, ids=held_ids), holdout).mean()) < 0.1
+    # the pool's keys are written as skk key files, one a group
+    assert {p.name for p in tmp_path.iterdir()} == {f"pool.member{k}.json" for k in range(8)}
+    assert ciphers.create("skk", key_file=str(tmp_path / "pool.member0.json")).name == "skk"
+
+
 @pytest.mark.parametrize("np_mask", [False, True])
 def test_vit_block_patches_and_pixel_shuffle_are_recovered(np_mask):
     attack, victim, _, decrypted, holdout = recover("vit_block", 0, block_size=4, np=np_mask)

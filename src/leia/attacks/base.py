@@ -60,7 +60,6 @@ class Attack(abc.ABC):
     threat: ClassVar[str] = "COA"
     learned: ClassVar[bool] = False
     schemes: ClassVar[tuple[str, ...]] = ()
-    not_for: ClassVar[dict[str, str]] = {}  # scheme -> why this attack does not apply to it (said in the refusal)
     description: ClassVar[str] = ""
 
     @dataclass(frozen=True)
@@ -85,8 +84,6 @@ class Attack(abc.ABC):
     # ---------------------------------------------------------------- applicability
     def check(self, scheme: str, params: dict[str, Any]) -> None:
         """Raise NotApplicable when the attack does not apply to this scheme setting."""
-        if scheme in self.not_for:
-            raise NotApplicable(f"attack {self.name!r} does not apply to {scheme!r}: {self.not_for[scheme]}")
         if scheme not in self.schemes:
             raise NotApplicable(
                 f"attack {self.name!r} applies to scheme{'s' if len(self.schemes) > 1 else ''} "
@@ -116,8 +113,9 @@ class Attack(abc.ABC):
         return None
 
     # ---------------------------------------------------------------- evaluation (uses the truth)
-    def align(self, images: torch.Tensor, victim: ciphers.Cipher) -> torch.Tensor:
-        """Decrypted images with the recovered key's global symmetry undone (identity if it has none)."""
+    def align(self, images: torch.Tensor, victim: ciphers.Cipher, solution=None) -> torch.Tensor:
+        """Decrypted images with the recovered key's global symmetry undone (identity if it has none);
+        `solution`: the Outcome's, from the reconstruction of these images."""
         return images
 
     def key_metrics(self, victim: ciphers.Cipher) -> dict[str, float]:

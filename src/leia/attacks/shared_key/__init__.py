@@ -3,10 +3,13 @@
 Every scheme but per-image skk encrypts a whole data set under one key, and the party the schemes
 defend against (the cloud that trains on the data) holds all of those ciphertexts. Evidence that is
 useless in one image is decisive when pooled over many (`leia.attacks.pooled`). This attack observes
-every victim ciphertext, estimates THE KEY with the scheme's strategy (etc colour and grayscale, ele, vit_block, same-key skk, tanaka) (one module per scheme in this
-package), and returns it as an ordinary cipher of the scheme (`recovered_cipher()`), which then
-decrypts the victims and any other image under that key (the evaluator's held-out images, which the
-attack never sees: it only ever receives victim ciphertexts through `observe`).
+every victim ciphertext, estimates THE KEY with the scheme's strategy (etc colour and grayscale, ele,
+vit_block, same-key skk, tanaka; one module per scheme in this package), and returns it as an
+ordinary cipher of the scheme (`recovered_cipher()`), which then decrypts the victims and any other
+image under that key (the evaluator's held-out images, which the attack never sees: it only ever
+receives victim ciphertexts through `observe`). ScrambleMix shares a POOL of skk keys: its strategy
+sorts the views by key and recovers each (`scramblemix.py`); its `recovered_cipher()` is that pool
+(`KeyPool`: `decrypt` sorts each view into a group and decrypts it with the group's key).
 
 The key is not written anywhere unless `save_key=PATH` asks for it. Scores (evaluation only): the
 fraction of key units (blocks, pixels, nibble entries) whose decryption is exactly right,
@@ -26,19 +29,16 @@ from ... import ciphers
 from ...checks import check_choice, check_int
 from ...errors import InputError
 from ..base import Access, Attack, Outcome, register
-from . import ele, etc, etc_gray, skk, tanaka, vit_block  # noqa: F401 (registers the strategies)
-from .base import STRATEGIES, compose, decryption_map
+from . import ele, etc, etc_gray, scramblemix, skk, tanaka, vit_block  # noqa: F401 (registers the strategies)
+from .base import STRATEGIES
 
-SCHEMES = ("etc", "ele", "vit_block", "skk", "tanaka")
+SCHEMES = ("etc", "ele", "vit_block", "skk", "tanaka", "scramblemix")
 
 
 @register("shared_key")
 class SharedKey(Attack):
     threat = "COA"
     schemes = SCHEMES
-    not_for = {"scramblemix": "shared_key has no ScrambleMix strategy yet: each view blends the scrambles of two of the "
-                              "pool's skk keys, so a strategy would first have to sort the views by key and then "
-                              "recover each key as for same-key skk (not built)"}
     observes = True
     description = "key recovery from many ciphertexts under one key (pooled statistics, global assembly)"
 
@@ -47,7 +47,7 @@ class SharedKey(Attack):
         holdout: int = 0  # test images after the victims, under the same key, decrypted with the estimate
         save_key: str | None = None  # write the recovered key file here (nothing is written otherwise)
         candidates: int = 4  # pairings per piece-orientation and side ranked by the tree assembly
-        restarts: int = 20  # vit_block/tanaka/ele: random starts of the in-block layout search
+        restarts: int = 20  # vit_block/tanaka/ele: random starts of the in-block layout search; scramblemix: k-means
         low_nibbles: str = "predict"  # tanaka/ele: place low nibbles by neighbour prediction, or "skip"
 
         def __post_init__(self):
@@ -78,16 +78,16 @@ class SharedKey(Attack):
             raise InputError("shared_key: the key is already estimated; it sees every victim ciphertext first")
         self._seen.append(y.cpu())
 
-    def recovered_cipher(self) -> ciphers.Cipher:
-        """The estimated key as a cipher of the scheme (estimated once, from every observed ciphertext)."""
+    def recovered_cipher(self):
+        """The estimate, estimated once from every observed ciphertext: a cipher of the scheme (a pool
+        scheme: its strategy's pool of recovered keys, which decrypts each ciphertext with its own)."""
         if self._cipher is None:
             if not self._seen:
                 raise InputError("shared_key: no victim ciphertexts observed")
             y = torch.cat(self._seen)
             self._seen = []  # the estimate is frozen from here on
-            key = self.strategy.estimate(y)
+            self._cipher = self.strategy.recover(y)
             self._n = len(y)
-            self._cipher = ciphers.create(key.scheme, key=key)
             if self.params.save_key:
                 path = Path(self.params.save_key)
                 path.parent.mkdir(parents=True, exist_ok=True)
@@ -95,51 +95,23 @@ class SharedKey(Attack):
         return self._cipher
 
     def reconstruct(self, y: torch.Tensor, hint=None) -> Outcome:
-        return Outcome(self.recovered_cipher().decrypt(y.cpu()).to(y.device))
+        return self.strategy.decrypt(self.recovered_cipher(), y)
 
     # ---------------------------------------------------------------- evaluation (uses the truth)
-    def _agreement(self, victim) -> list[tuple[float, object]]:
-        h, w = self.access.image_size
-        est_src, est_mask, nibbles = decryption_map(self.recovered_cipher(), h, w)
-        true_src, true_mask, _ = decryption_map(victim, h, w)
-        units = self.strategy.units(h, w)
-        out = []
-        for g in self.strategy.symmetries(h, w):
-            src, mask = compose(true_src, true_mask, g, nibbles)
-            right = ((src == est_src) & (mask == est_mask)).long()
-            per_unit = torch.ones(int(units.max()) + 1, dtype=torch.long).scatter_reduce(0, units, right, "amin")
-            out.append((float(per_unit.float().mean()), g, per_unit.bool()))
-        return out
-
     def best_symmetry(self, victim):
-        """The global symmetry g with estimate ≈ g∘(true decryption) (evaluation only)."""
-        if getattr(self, "_best", None) is None:
-            self._best = max(self._agreement(victim), key=lambda a: a[0])[1]
-        return self._best
+        """The global symmetry g with estimate ≈ g∘(true decryption) (evaluation only); for a pool,
+        one per recovered key."""
+        return self.strategy.best_symmetry(self.recovered_cipher(), victim)
 
-    def align(self, images: torch.Tensor, victim) -> torch.Tensor:
-        """Undo the best global symmetry on decrypted images (evaluation only)."""
-        return self.strategy.align(images, self.best_symmetry(victim))
+    def align(self, images: torch.Tensor, victim, solution=None) -> torch.Tensor:
+        """Undo the best global symmetry on decrypted images (evaluation only); `solution`: the
+        reconstruction's, which says for a pool which recovered key decrypted each image."""
+        return self.strategy.align_to(self.recovered_cipher(), images, victim, solution)
 
     def key_metrics(self, victim) -> dict:
-        scores = self._agreement(victim)
-        best, g, right = max(scores, key=lambda a: a[0])
-        out = {
-            "key_recovered_fraction": scores[0][0],
-            "key_recovered_fraction_up_to_global": best,
-            "best_global_symmetry": g.name,
-            "global_symmetries": len(scores),
-            "ciphertexts_pooled": self._n,
-            "priors": self.strategy.priors,
-            "unresolved": self.strategy.unresolved,
-        }
-        h, w = self.access.image_size
-        for name, members in self.strategy.groups(h, w).items():  # e.g. tanaka's high and low nibbles
-            out[f"{name}_up_to_global"] = float(right[members].float().mean())
-        out.update({k: v for k, v in self.strategy.extra.items() if isinstance(v, (int, float, str))})
-        return out
+        return {**self.strategy.key_metrics(self.recovered_cipher(), victim), "ciphertexts_pooled": self._n}
 
     def score(self, outcome, victim, plain, ids) -> dict[str, torch.Tensor]:
         from ..metrics import ssim
 
-        return {"ssim_up_to_global": ssim(self.align(outcome.images.cpu(), victim), plain.cpu())}
+        return {"ssim_up_to_global": ssim(self.align(outcome.images.cpu(), victim, outcome.solution), plain.cpu())}

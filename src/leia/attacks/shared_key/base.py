@@ -17,12 +17,13 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
+from ... import ciphers
 from ...ciphers.kernels import ByteMap, NibbleMap
 from ...ciphers.keyfile import Key
 from ...ciphers.layout import COLOR_PERMS, positions
 from ...registry import Registry
 from ..assembly import COMPOSE
-from ..base import Access
+from ..base import Access, Outcome
 from ..blocks import dihedral
 
 STRATEGIES: Registry = Registry("shared_key strategy")
@@ -98,9 +99,10 @@ class Strategy(abc.ABC):
     def check(self) -> None:
         """Raise NotApplicable for settings this strategy does not cover."""
 
-    @abc.abstractmethod
     def estimate(self, y: torch.Tensor) -> Key:
-        """The key, from all victim ciphertexts y (uint8, the cipher layout)."""
+        """The key, from all victim ciphertexts y (uint8, the cipher layout). Every one-key strategy
+        implements it; a pool scheme's strategy overrides `recover` instead."""
+        raise NotImplementedError(f"{type(self).__name__} recovers a pool of keys (recover), not one key")
 
     @abc.abstractmethod
     def symmetries(self, h: int, w: int) -> list[Symmetry]:
@@ -125,6 +127,57 @@ class Strategy(abc.ABC):
 
     def key(self, components: dict, h: int, w: int) -> Key:
         return Key(scheme=self.access.scheme, params=self.scheme_params, components=components, image_size=(h, w))
+
+    # ---------------------------------------------------------------- one key for every image (a pool overrides)
+    def recover(self, y: torch.Tensor):
+        """What decrypts the victims: here the estimated key as a cipher of the scheme."""
+        key = self.estimate(y)
+        return ciphers.create(key.scheme, key=key)
+
+    def decrypt(self, recovered, y: torch.Tensor) -> Outcome:
+        return Outcome(recovered.decrypt(y.cpu()).to(y.device))
+
+    def agreement(self, recovered, victim) -> list[tuple[float, Symmetry, torch.Tensor]]:
+        """Per global symmetry g (the identity first): the fraction of key units whose decryption by the
+        estimate equals g∘(the victim's), and which units (evaluation only)."""
+        h, w = self.access.image_size
+        est_src, est_mask, nibbles = decryption_map(recovered, h, w)
+        true_src, true_mask, _ = decryption_map(victim, h, w)
+        units = self.units(h, w)
+        out = []
+        for g in self.symmetries(h, w):
+            src, mask = compose(true_src, true_mask, g, nibbles)
+            right = ((src == est_src) & (mask == est_mask)).long()
+            per_unit = torch.ones(int(units.max()) + 1, dtype=torch.long).scatter_reduce(0, units, right, "amin")
+            out.append((float(per_unit.float().mean()), g, per_unit.bool()))
+        return out
+
+    def best_symmetry(self, recovered, victim) -> Symmetry:
+        """The global symmetry g with estimate ≈ g∘(the victim's decryption), once per victim."""
+        cached = getattr(self, "_best", None)
+        if cached is None or cached[0] is not victim:
+            self._best = (victim, max(self.agreement(recovered, victim), key=lambda a: a[0])[1])
+        return self._best[1]
+
+    def align_to(self, recovered, images: torch.Tensor, victim, solution=None) -> torch.Tensor:
+        return self.align(images, self.best_symmetry(recovered, victim))
+
+    def key_metrics(self, recovered, victim) -> dict[str, Any]:
+        scores = self.agreement(recovered, victim)
+        best, g, right = max(scores, key=lambda a: a[0])
+        out = {
+            "key_recovered_fraction": scores[0][0],
+            "key_recovered_fraction_up_to_global": best,
+            "best_global_symmetry": g.name,
+            "global_symmetries": len(scores),
+            "priors": self.priors,
+            "unresolved": self.unresolved,
+        }
+        h, w = self.access.image_size
+        for name, members in self.groups(h, w).items():  # e.g. tanaka's high and low nibbles
+            out[f"{name}_up_to_global"] = float(right[members].float().mean())
+        out.update({k: v for k, v in self.extra.items() if isinstance(v, (int, float, str))})
+        return out
 
 
 def block_units(h: int, w: int, m: int, channels: int = 3) -> torch.Tensor:
