@@ -3,8 +3,9 @@ loses nothing.
 
 SLURM sends a warning signal before it stops a job: submitit asks for USR2 `signal_delay_s` before
 the time limit (`#SBATCH --signal=USR2@...`), and preemption sends it too. `SaveOnSignal` catches it,
-saves `checkpoints/last.ckpt` at the next batch boundary (all processes together under DDP; the
-stateful train loader records its place in the epoch), then hands the signal to the handler that
+saves `checkpoints/last.ckpt` at the next batch boundary, or after the validation when the signal
+comes in an epoch's last batch (all processes together under DDP; the stateful train loader records
+its place in the epoch), then hands the signal to the handler that
 was there before: submitit's requeues the job, and the requeued job resumes from that checkpoint
 (the run directory and command are the same). Without a previous handler (a run started by hand,
 `kill -USR2 <pid>`), the run stops after saving; the same command resumes it. SIGTERM (`kill`,
@@ -35,8 +36,11 @@ class SaveOnSignal(L.Callback):
         self._previous = None
         self._pending = None
 
-    def setup(self, trainer, pl_module, stage: str) -> None:
-        if stage == "fit" and threading.current_thread() is threading.main_thread():
+    def on_train_start(self, trainer, pl_module) -> None:
+        # Not in `setup`: Lightning records every signal handler after `setup` and `on_fit_start` and
+        # puts them back when fit ends, which re-installed this one over the handler it replaced (in a
+        # sweep's next job, the previous job's handler: a signal then saved and did not stop the run).
+        if threading.current_thread() is threading.main_thread():
             self._previous = signal.getsignal(self.signum)
             signal.signal(self.signum, self._note)
 
@@ -50,10 +54,20 @@ class SaveOnSignal(L.Callback):
 
     def _note(self, signum, frame) -> None:
         # A signal can arrive in the middle of an optimizer step: only note it here.
-        print(f"received {signal.Signals(signum).name}: saving {self.checkpoint} at the end of this batch", flush=True)
+        print(f"received {signal.Signals(signum).name}: saving {self.checkpoint} at the end of this batch (or of "
+              "this epoch's validation)", flush=True)
         self._pending = (signum, frame)
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        if batch_idx + 1 >= trainer.num_training_batches:
+            return  # the epoch's last batch: on_train_epoch_end saves, after the epoch's validation
+        self._save_if_signalled(trainer)
+
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
+        # (a checkpoint between the last batch and the validation resumed without that validation)
+        self._save_if_signalled(trainer)
+
+    def _save_if_signalled(self, trainer) -> None:
         pending = self._pending is not None
         if trainer.world_size > 1:  # every process saves together, or none does
             pending = trainer.strategy.reduce_boolean_decision(pending, all=False)
