@@ -59,8 +59,13 @@ def cells(experiment: str, overrides: list[str], runs: Path) -> list[Path]:
     conf/hydra/default.yaml): every key in a cell's name is one of the overrides, with one of its
     values, or one of the sweep's own swept keys. A table of one budget or setting never takes in
     the cells of another that share the sweep's directory."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
     params = OmegaConf.load(ROOT / "conf" / "experiment" / f"{experiment}.yaml").hydra.sweeper.params
-    given = {k: set(v.split(",")) for k, v in (o.split("=", 1) for o in overrides)}
+    given = {}
+    for o in OverridesParser.create().parse_overrides(overrides):  # values as Hydra writes them (false -> False)
+        given[o.get_key_element()] = set(o.sweep_string_iterator() if o.is_sweep_override() else
+                                         [o.get_value_element_as_str()])
     where, out = sweep_dir(experiment, runs), []
     for cell in sorted(where.iterdir()) if where.is_dir() else []:
         named = dict(item.split("=", 1) for item in cell.name.split(",") if "=" in item)

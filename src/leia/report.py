@@ -236,6 +236,9 @@ def attack_details(runs: list[dict]) -> str:
         key = _mean(rs, lambda r: r.get("key", {}).get("key_recovered_fraction", r["metrics"].get("key_recovered_fraction")))
         more = [f"{label} {_num(v, 3 if scale == 1 else 1, scale)}" for k, label, scale in DETAIL_MORE
                 if (v := m(k)) is not None]
+        key_global = _mean(rs, lambda r: r.get("key", {}).get("key_recovered_fraction_up_to_global"))
+        if key_global is not None:
+            more.append(f"key up to global {100 * key_global:.1f}%")
         perm = _mean(rs, lambda r: r.get("key", {}).get("pixel_permutation_up_to_symmetry"))
         if perm is not None:
             more.append(f"pixel permutation up to symmetry {100 * perm:.1f}%")

@@ -17,24 +17,24 @@ import tables  # noqa: E402
 @pytest.mark.slow
 def test_a_table_runs_named_sweeps_and_reports_each_setting_apart(tmp_path, monkeypatch):
     monkeypatch.setenv("WANDB_MODE", "offline")
-    grid = ["scheme=tanaka", "attack=tanaka_cpa,fr", "key.seed=0", "victims.limit=2", "grid.images=2"]
+    grid = ["scheme=skk", "attack=skk_cpa,fr", "key.seed=0", "victims.limit=2", "grid.images=2",
+            "scheme.color_shuffle=false"]  # a value Hydra writes otherwise in a cell's name (False)
     small, large = grid + ["data.size=32"], grid + ["data.size=64"]
     dirs = tables.run_sweeps("attack.py", [("attack/sweep_photos", small), ("attack/sweep_photos", large)],
                              tmp_path, ROOT)
     assert dirs == [tmp_path / "sweeps" / "attack_photos"]  # the named sweep's own directory
     small_cells = tables.cells("attack/sweep_photos", small, tmp_path)
-    assert sorted(c.name for c in small_cells) == ["attack=fr,data.size=32,grid.images=2,key.seed=0,scheme=tanaka,"
-                                                   "victims.limit=2",
-                                                   "attack=tanaka_cpa,data.size=32,grid.images=2,key.seed=0,"
-                                                   "scheme=tanaka,victims.limit=2"]
+    assert sorted(c.name for c in small_cells) == [
+        "attack=fr,data.size=32,grid.images=2,key.seed=0,scheme.color_shuffle=False,scheme=skk,victims.limit=2",
+        "attack=skk_cpa,data.size=32,grid.images=2,key.seed=0,scheme.color_shuffle=False,scheme=skk,victims.limit=2"]
     assert tables.cells("attack/sweep_photos", small[:-1] + ["data.size=32,64"], tmp_path) == sorted(
         small_cells + tables.cells("attack/sweep_photos", large, tmp_path))
     assert tables.cells("attack/sweep_photos", grid, tmp_path) == []  # data.size names the cells: another setting
     md = build(dirs, tmp_path / "report")["written"]["markdown"].read_text()
     # both sizes in one report: each (scheme, attack) is split by the size, never averaged
-    assert "| tanaka | tanaka_cpa | size=32x32 | CPA | 1 | 1.000 |" in md
-    assert "| tanaka | tanaka_cpa | size=64x64 | CPA | 1 | 1.000 |" in md
-    assert md.count("| tanaka | fr | size=") == 2
+    assert "| skk | skk_cpa | size=32x32 | CPA | 1 | 1.000 |" in md
+    assert "| skk | skk_cpa | size=64x64 | CPA | 1 | 1.000 |" in md
+    assert md.count("| skk | fr | size=") == 2
     # a second run of the same table skips every finished cell
     _, ok = tables.run_sweep("attack.py", "attack/sweep_photos", small, tmp_path, ROOT)
     assert ok and (dirs[0] / "bench.log").read_text().count("is complete; nothing to do") == 2
