@@ -142,8 +142,12 @@ def computed(cfg: DictConfig) -> dict:
         node.get("trainer", {}).pop(k, None)
     data = node.get("data") or {}
     if isinstance(data.get("root"), str):  # one directory, however it was written (../x, /abs/x, ~/x)
-        data["root"] = str(Path(data["root"]).expanduser().resolve())
+        data["root"] = _directory(data["root"])
     return redact(node)
+
+
+def _directory(path: str) -> str:
+    return str(Path(path).expanduser().resolve())
 
 
 def _digest(node: dict) -> str:
@@ -167,6 +171,8 @@ def changes(old: dict, new: dict, ignore: tuple[str, ...] = ()) -> list[str]:
     """The settings that differ between two `computed` configs, as "name: old -> new" (a setting
     the old record predates is no change at its `ADDED_DEFAULTS` value)."""
     a, b = flat(old), flat(new)
+    if isinstance(a.get("data.root"), str):  # recorded before roots were resolved: the same directory is no change
+        a["data.root"] = _directory(a["data.root"])
     return [f"{k}: {a.get(k, '(unset)')} -> {b.get(k, '(unset)')}" for k in sorted(set(a) | set(b))
             if k not in ignore and a.get(k) != b.get(k)
             and not (k not in a and k in ADDED_DEFAULTS and b.get(k) == ADDED_DEFAULTS[k])]

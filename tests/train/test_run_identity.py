@@ -222,3 +222,7 @@ def test_a_data_directory_is_one_configuration_however_its_path_is_written(tmp_p
     digest = [runs.config_digest(OmegaConf.masked_copy(c, [k for k in c if k != "hydra"]))  # as a run sees it
               for c in (relative, absolute, other)]
     assert digest[0] == digest[1] != digest[2]
+    # a run recorded with the path as written (before roots were resolved) is still this configuration's
+    old = runs.computed(OmegaConf.masked_copy(relative, [k for k in relative if k != "hydra"]))
+    old["data"]["root"] = "data/cifar10"
+    assert runs.changes(old, runs.computed(OmegaConf.masked_copy(absolute, [k for k in absolute if k != "hydra"]))) == []
