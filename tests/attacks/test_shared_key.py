@@ -184,14 +184,15 @@ def test_held_out_images_cannot_reach_the_estimate():
 
 @pytest.mark.slow
 def test_the_run_never_shows_held_out_images_to_the_attack(tmp_path, monkeypatch):
-    """Through attack.py's own run: every ciphertext the attack receives is a victim's."""
+    """Through attack.py's own run: the estimate is made from the victims' ciphertexts alone; held-out
+    ones are only decrypted by it once it is frozen (as the evaluator decrypts them with the key)."""
     from leia.attacks.shared_key import SharedKey
 
-    seen = []
+    observed, decrypted = [], []
     original_observe, original_reconstruct = SharedKey.observe, SharedKey.reconstruct
-    monkeypatch.setattr(SharedKey, "observe", lambda self, y: (seen.append(y.clone()), original_observe(self, y))[1])
-    monkeypatch.setattr(SharedKey, "reconstruct",
-                        lambda self, y, hint=None: (seen.append(y.clone()), original_reconstruct(self, y, hint))[1])
+    monkeypatch.setattr(SharedKey, "observe", lambda self, y: (observed.append(y.clone()), original_observe(self, y))[1])
+    monkeypatch.setattr(SharedKey, "reconstruct", lambda self, y, hint=None: (
+        decrypted.append((y.clone(), self._cipher is not None)), original_reconstruct(self, y, hint))[1])
     folder = cifar_folder(tmp_path / "data", test_only=True)
     metrics, run_dir = run_attack(["scheme=etc", "attack=shared_key", "data=imagefolder", f"data.root={folder}",
                                    "victims.limit=30", "attack.holdout=20", *ATTACK_FAST], tmp_path / "runs")
@@ -203,9 +204,15 @@ def test_the_run_never_shows_held_out_images_to_the_attack(tmp_path, monkeypatch
     held = images_after(test, 30, 20).images
     victim = ciphers.create("etc", seed=0, block_size=4)
     held_cipher = victim.encrypt(held)
-    observed = torch.cat(seen)
-    assert len(observed) == 2 * metrics["victim_images"]  # each victim observed once and reconstructed once
-    assert not (observed[:, None] == held_cipher[None]).flatten(2).all(2).any()
+
+    def holds_held_out(y):
+        return bool((y[:, None] == held_cipher[None]).flatten(2).all(2).any())
+
+    seen = torch.cat(observed)
+    assert len(seen) == metrics["victim_images"] and not holds_held_out(seen)  # the estimate's only input
+    assert sum(len(y) for y, _ in decrypted) == metrics["victim_images"] + 20  # the victims, then the held-out
+    assert all(frozen for y, frozen in decrypted if holds_held_out(y))  # held-out: only after the estimate froze
+    assert sum(holds_held_out(y) for y, _ in decrypted) == 1
 
 
 def test_held_out_images_follow_the_victims_class_by_class():
