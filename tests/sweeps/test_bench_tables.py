@@ -38,3 +38,22 @@ def test_a_table_runs_named_sweeps_and_reports_each_setting_apart(tmp_path, monk
     # a second run of the same table skips every finished cell
     _, ok = tables.run_sweep("attack.py", "attack/sweep_photos", small, tmp_path, ROOT)
     assert ok and (dirs[0] / "bench.log").read_text().count("is complete; nothing to do") == 2
+
+
+def test_the_madono_table_checks_the_papers_ordering_strictly_and_names_its_budget():
+    from types import SimpleNamespace
+
+    import reproduce_madono as madono
+    from leia.report import Cell
+
+    def training(*accs):
+        return {("cifar10", s): {"resnet20": Cell([a], ["complete"])} for s, a in zip(madono.ORDER, accs)}
+
+    assert madono.ordering(training(0.65, 0.53, 0.47, 0.32), "resnet20")[1:] == (True, pytest.approx(12.0))
+    assert not madono.ordering(training(0.10, 0.10, 0.10, 0.10), "resnet20")[1]  # chance ties are no ordering
+    assert madono.ordering(training(0.65, 0.53), "resnet20")[2] is None  # unfinished rows: no verdict
+    args = SimpleNamespace(sweep="sweep/madono2020_cifar10", trainer="cpu", epochs=10, model="resnet20", workers=1,
+                           train_images=10_000, test_images=0, seeds=None)
+    assert madono.overrides(args) == ["trainer=cpu", "trainer.max_epochs=10", "model=resnet20", "data.num_workers=1",
+                                      "data.train_limit=10000"]
+    assert madono.marks(args)[0] == "<!-- bench/reproduce_madono.py:cpu:start -->"  # the committed section's

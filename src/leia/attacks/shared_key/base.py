@@ -99,10 +99,10 @@ class Strategy(abc.ABC):
     def check(self) -> None:
         """Raise NotApplicable for settings this strategy does not cover."""
 
-    def estimate(self, y: torch.Tensor) -> Key:
-        """The key, from all victim ciphertexts y (uint8, the cipher layout). Every one-key strategy
-        implements it; a pool scheme's strategy overrides `recover` instead."""
-        raise NotImplementedError(f"{type(self).__name__} recovers a pool of keys (recover), not one key")
+    @abc.abstractmethod
+    def estimate(self, y: torch.Tensor):
+        """The key, from all victim ciphertexts y (uint8, the cipher layout): a `Key` of the scheme
+        (a pool scheme's strategy returns its pool, and overrides `recover` to use it as it is)."""
 
     @abc.abstractmethod
     def symmetries(self, h: int, w: int) -> list[Symmetry]:

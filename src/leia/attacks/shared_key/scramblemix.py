@@ -127,7 +127,8 @@ class ScrambleMixStrategy(Strategy):
         if self.scheme_params.get("color_shuffle") == "legacy_inplace":
             raise NotApplicable("scramblemix with color_shuffle=legacy_inplace duplicates channels; no key decrypts it")
 
-    def recover(self, y: torch.Tensor) -> KeyPool:
+    def estimate(self, y: torch.Tensor) -> KeyPool:
+        """The pool: the views sorted into 2·pairs groups, each group's key recovered as same-key skk's."""
         pool = 2 * int(self.scheme_params.get("pairs", 4))
         group, centres = cluster(signatures(y), pool, self.params.restarts)
         found = [k for k in range(pool) if (group == k).any()]
@@ -138,6 +139,9 @@ class ScrambleMixStrategy(Strategy):
         self.extra = {"pool_size": pool, "groups": len(found),
                       "smallest_group": min(int((group == k).sum()) for k in found)}
         return KeyPool(members, centres[found])
+
+    def recover(self, y: torch.Tensor) -> KeyPool:
+        return self.estimate(y)  # the pool decrypts as it is (one key could not)
 
     def decrypt(self, recovered: KeyPool, y: torch.Tensor) -> Outcome:
         group = recovered.assign(y)
