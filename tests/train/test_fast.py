@@ -9,7 +9,7 @@ import torch
 from leia import ciphers
 from leia.errors import InputError
 from leia.models.averaging import ScaledEMA
-from leia.models.classifier import SCHEDULES, ScheduleConfig
+from leia.models.classifier import SCHEDULES, EncryptedClassifier, OptimConfig, ScheduleConfig
 from leia.models.fastnet import FastNet, WhiteningConv
 from leia.training import fastnet_stem
 from tests.attacks.helpers import cifar_folder
@@ -77,6 +77,27 @@ def test_the_ema_horizon_and_start_scale_with_the_run():
     assert ema._average(torch.tensor(1.0), torch.tensor(3.0), 1) == pytest.approx(1 + 2 / 50)
     with pytest.raises(InputError, match=r"scheduler.ema is a fraction in \[0, 1\], got 2"):
         ScheduleConfig(name="linear", ema=2)
+
+
+def test_normalisation_parameters_can_learn_faster_with_the_same_decay_per_step():
+    net = FastNet(10, train_bn_scale=False)
+    bns = [m for m in net.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    assert bns and all(not bn.weight.requires_grad and bn.bias.requires_grad for bn in bns)
+    optim = OptimConfig(lr=0.5, weight_decay=1e-3, norm_lr_scale=64)
+    model = EncryptedClassifier(net, torch.nn.Identity(), 10, optim, ScheduleConfig(name="none"), 1)
+    groups = model.param_groups()
+    norm_params = {id(bn.bias) for bn in bns}
+    assert {id(p) for p in groups[1]["params"]} == norm_params
+    assert not norm_params & {id(p) for p in groups[0]["params"]}
+    assert all(p.requires_grad for g in groups for p in g["params"])  # the frozen whitening and BN scales are out
+    opt = model.configure_optimizers()
+    opt = opt["optimizer"] if isinstance(opt, dict) else opt
+    lr_wd = [g["lr"] * g["weight_decay"] for g in opt.param_groups]
+    assert opt.param_groups[1]["lr"] == pytest.approx(32) and lr_wd == pytest.approx([5e-4, 5e-4])
+    plain = EncryptedClassifier(FastNet(10), torch.nn.Identity(), 10, OptimConfig(), ScheduleConfig(name="none"), 1)
+    assert len(plain.param_groups()) == 1  # scale 1: one group, as before
+    with pytest.raises(InputError, match="optimizer.norm_lr_scale must be > 0, got 0"):
+        OptimConfig(norm_lr_scale=0)
 
 
 @pytest.mark.parametrize("scheme", [pytest.param(s, marks=() if s in ("tanaka", "skk_per_image") else pytest.mark.slow)

@@ -49,15 +49,21 @@ class WhiteningConv(nn.Conv2d):
         self.bias.copy_(-(w.flatten(1) @ mean).to(self.bias.device))  # centred outputs; the bias then trains
 
 
+def batch_norm(channels: int, momentum: float, train_scale: bool) -> nn.BatchNorm2d:
+    bn = nn.BatchNorm2d(channels, momentum=momentum)
+    bn.weight.requires_grad_(train_scale)  # airbench keeps the scales at 1 and trains the biases alone
+    return bn
+
+
 class ConvGroup(nn.Sequential):
-    def __init__(self, cin: int, cout: int, bn_momentum: float):
+    def __init__(self, cin: int, cout: int, bn_momentum: float, train_bn_scale: bool = True):
         super().__init__(
             nn.Conv2d(cin, cout, 3, padding=1, bias=False),
             nn.MaxPool2d(2),
-            nn.BatchNorm2d(cout, momentum=bn_momentum),
+            batch_norm(cout, bn_momentum, train_bn_scale),
             nn.GELU(),
             nn.Conv2d(cout, cout, 3, padding=1, bias=False),
-            nn.BatchNorm2d(cout, momentum=bn_momentum),
+            batch_norm(cout, bn_momentum, train_bn_scale),
             nn.GELU(),
         )
 
@@ -65,7 +71,7 @@ class ConvGroup(nn.Sequential):
 class FastNet(nn.Module):
     def __init__(self, num_classes: int, in_chans: int = 3, widths: tuple[int, ...] = (64, 256, 256),
                  stem: str = "whiten", block_size: int = 4, stem_channels: int = 24, logit_scale: float = 1 / 9,
-                 bn_momentum: float = 0.4, channels_last: bool = True):
+                 bn_momentum: float = 0.4, train_bn_scale: bool = True, channels_last: bool = True):
         super().__init__()
         if stem not in STEMS:
             raise ValueError(f"model.options.stem must be one of {', '.join(STEMS)}, got {stem!r}")
@@ -86,7 +92,7 @@ class FastNet(nn.Module):
             c = stem_channels
         groups = []
         for w in widths:
-            groups.append(ConvGroup(c, w, bn_momentum))
+            groups.append(ConvGroup(c, w, bn_momentum, train_bn_scale))
             c = w
         self.groups = nn.Sequential(*groups)
         self.pool = nn.AdaptiveMaxPool2d(1)
