@@ -242,12 +242,12 @@ class EncryptedClassifier(L.LightningModule):
             self.test_metrics[idx].reset()
 
     def param_groups(self) -> list[dict]:
-        """The trained parameters, with normalisation layers' in a group of their own when
-        `optimizer.norm_lr_scale` differs from 1."""
-        trained = [(m, p) for m in self.modules() for p in m.parameters(recurse=False) if p.requires_grad]
+        """All parameters in one group (as checkpoints before norm_lr_scale stored them), or, when
+        `optimizer.norm_lr_scale` differs from 1, the trained ones with normalisation layers' apart."""
         k = self.optim.norm_lr_scale
         if k == 1:
-            return [{"params": [p for _, p in trained]}]
+            return [{"params": list(self.parameters())}]
+        trained = [(m, p) for m in self.modules() for p in m.parameters(recurse=False) if p.requires_grad]
         norms = (nn.modules.batchnorm._NormBase, nn.GroupNorm, nn.LayerNorm)
         groups = [{"params": [p for m, p in trained if not isinstance(m, norms)]},
                   {"params": [p for m, p in trained if isinstance(m, norms)], "lr": self.optim.lr * k,
