@@ -69,6 +69,23 @@ def test_augmentation_and_order_depend_only_on_seed_and_epoch():
     assert (aug.apply(x, torch.tensor([0, 0, 0]))[:, :4, :4] == 0).all()  # zero padding shows
 
 
+def test_alternating_flips_show_each_image_both_ways_in_consecutive_epochs():
+    random, alternate = Augment(pad=2, flip=0.5), Augment(pad=2, flip=0.5, alternate_flip=True)
+    flips = []
+    for epoch in range(3):
+        a, b = EpochSampler(400, seed=3, shuffle=True, augment=random), EpochSampler(400, seed=3, shuffle=True, augment=alternate)
+        a.set_epoch(epoch), b.set_epoch(epoch)
+        (order, pa), (same_order, pb) = a.plan(), b.plan()
+        assert torch.equal(order, same_order) and torch.equal(pa[:, :2], pb[:, :2])  # only the flips change
+        flips.append(torch.empty(400, dtype=torch.long).scatter_(0, order, pb[:, 2]))  # per image
+    assert torch.equal(flips[0] ^ 1, flips[1]) and torch.equal(flips[0], flips[2])
+    assert 150 < int(flips[0].sum()) < 250  # a random start per image
+    b.skip(17)
+    assert list(b)[0][1][2] == int(flips[2][order[17]])  # resuming keeps the epoch's flips
+    with pytest.raises(InputError, match="data.alternate_flip .* needs data.flip=0.5, got 0.3"):
+        Augment(flip=0.3, alternate_flip=True)
+
+
 def batches(dm, loader):
     return [dm.on_after_batch_transfer(b, 0)["image"] for b in loader]
 
@@ -149,6 +166,27 @@ def test_batched_augmentation_equals_the_per_image_one():
     assert params[:, 2].unique().numel() == 2 and params[:, :2].unique().numel() == 7  # every shift and flip occurs
     assert torch.equal(aug.apply_batch(x, params), torch.stack([aug.apply(a, p) for a, p in zip(x, params)]))
     assert torch.equal(Augment(pad=0, flip=1.0).apply_batch(x, torch.tensor([[0, 0, 1]] * 40)), x.flip(-1))
+
+
+def test_cutout_blanks_one_square_clipped_at_the_border_in_both_paths():
+    aug = Augment(pad=0, flip=0.5, cutout=4)
+    x = torch.randint(1, 256, (200, 3, 9, 7), dtype=torch.uint8)
+    params = aug.draw(200, torch.Generator().manual_seed(0))
+    assert torch.equal(params[:, :3], Augment(pad=0, flip=0.5).draw(200, torch.Generator().manual_seed(0)))
+    batch = aug.apply_batch(x, params)
+    assert torch.equal(batch, torch.stack([aug.apply(a, p) for a, p in zip(x, params)]))
+    blank = (batch == 0).all(1)  # [B, H, W]: the pixels set to 0 in every channel
+    for b, (cy, cx) in enumerate(zip(params[:, 3] % 9, params[:, 4] % 7)):
+        rows = range(max(0, cy - 2), min(9, cy + 2))
+        cols = range(max(0, cx - 2), min(7, cx + 2))
+        expected = torch.zeros(9, 7, dtype=torch.bool)
+        expected[rows.start : rows.stop, cols.start : cols.stop] = True
+        assert torch.equal(blank[b], expected)
+    assert (blank.flatten(1).sum(1) == 16).any() and (blank.flatten(1).sum(1) < 16).any()  # whole and clipped
+    flipped = torch.where(params[:, 2, None, None, None].bool(), x.flip(-1), x)
+    assert torch.equal(batch, flipped.masked_fill(blank[:, None], 0))  # the rest is the flipped image, untouched
+    with pytest.raises(InputError, match="data.cutout is the side of the square set to 0 .*got -1"):
+        Augment(cutout=-1)
 
 
 def test_test_images_get_fresh_per_image_keys_and_plain_evaluation_is_unencrypted():

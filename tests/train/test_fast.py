@@ -79,6 +79,19 @@ def test_the_ema_horizon_and_start_scale_with_the_run():
         ScheduleConfig(name="linear", ema=2)
 
 
+def test_identity_init_passes_each_input_channel_through_its_own_filter():
+    torch.manual_seed(0)
+    net = FastNet(10, 3, (8, 16, 16), identity_init=True)
+    for group in net.groups:
+        for conv in (group[0], group[4]):
+            k = min(conv.in_channels, conv.out_channels)  # (the stem's 24 channels meet 8 filters here)
+            x = torch.randn(2, conv.in_channels, 6, 6)
+            assert torch.allclose(conv(x)[:, :k], x[:, :k], atol=1e-6)
+            assert conv.weight[k:].abs().sum() > 0 or k == conv.out_channels  # the other filters stay random
+    x = torch.randn(2, 16, 6, 6)
+    assert not torch.allclose(FastNet(10, 3, (8, 16, 16)).groups[2][0](x)[:, :16], x, atol=0.1)
+
+
 def test_normalisation_parameters_can_learn_faster_with_the_same_decay_per_step():
     net = FastNet(10, train_bn_scale=False)
     bns = [m for m in net.modules() if isinstance(m, torch.nn.BatchNorm2d)]

@@ -41,6 +41,8 @@ class DataConfig:
     augment: bool = True
     pad: int = 4
     flip: float = 0.5
+    alternate_flip: bool = False  # flip each image in every other epoch (airbench) instead of at random
+    cutout: int = 0  # side of a random square set to 0 after crop and flip (0: none)
     mean: float | list[float] = 0.5
     std: float | list[float] = 0.25
     eval_plain: bool = False  # also evaluate on plain (unencrypted) test images
@@ -121,7 +123,7 @@ class EncryptedDataModule(L.LightningDataModule):
         return self.cipher.cipher_shape(*self.image_size)
 
     def _augment(self) -> Augment | None:
-        return Augment(self.cfg.pad, self.cfg.flip) if self.cfg.augment else None
+        return Augment(self.cfg.pad, self.cfg.flip, self.cfg.alternate_flip, self.cfg.cutout) if self.cfg.augment else None
 
     def dataset(self, split: str, plain: bool = False, augment: bool = False) -> EncryptedImages:
         data = self.train_data if split == "train" else self.test_data

@@ -21,35 +21,69 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from ..ciphers import Cipher
+from ..errors import InputError
 from .sources import Images
 
 
 @dataclass(frozen=True)
 class Augment:
-    """Random crop (zero padding `pad`) and horizontal flip with probability `flip`, in the plain domain."""
+    """Random crop (zero padding `pad`) and horizontal flip with probability `flip`, in the plain domain.
+    `alternate_flip` (airbench's alternating flip): each image is flipped in every other epoch, from a
+    random start per image, so that two consecutive epochs show both of its mirror images.
+    `cutout` (DeVries & Taylor 2017): then a `cutout`×`cutout` square at a random centre, clipped at
+    the border, is set to 0, as the padding is."""
 
     pad: int = 4
     flip: float = 0.5
+    alternate_flip: bool = False
+    cutout: int = 0
+
+    def __post_init__(self):
+        if self.cutout < 0:
+            raise InputError(f"data.cutout is the side of the square set to 0 (0: none), got {self.cutout}")
+        if self.alternate_flip and self.flip != 0.5:
+            raise InputError(f"data.alternate_flip flips each image in every other epoch (half of all views), so "
+                             f"it needs data.flip=0.5, got {self.flip}")
 
     @property
     def active(self) -> bool:
-        return self.pad > 0 or self.flip > 0
+        return self.pad > 0 or self.flip > 0 or self.cutout > 0
 
     def draw(self, n: int, generator: torch.Generator) -> torch.Tensor:
-        """[n, 3] int64 parameters (dy, dx, flip) for n images."""
+        """[n, 3] int64 parameters (dy, dx, flip) for n images, and with `cutout` two more: the
+        square's centre, as numbers that `apply` takes modulo the image's height and width (the
+        draw does not know the image size). Drawn after the others, which stay as without cutout."""
         shifts = torch.randint(0, 2 * self.pad + 1, (n, 2), generator=generator)
         flips = (torch.rand(n, generator=generator) < self.flip).long()[:, None]
-        return torch.cat([shifts, flips], dim=1)
+        parts = [shifts, flips]
+        if self.cutout:
+            parts.append(torch.randint(0, 1 << 24, (n, 2), generator=generator))
+        return torch.cat(parts, dim=1)
+
+    def _cutout_spans(self, params: torch.Tensor, h: int, w: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """First rows and columns of the squares ([...] each; they may start before 0 and end past the edge)."""
+        return params[..., 3] % h - self.cutout // 2, params[..., 4] % w - self.cutout // 2
+
+    def alternating_flips(self, n: int, seed: int, epoch: int) -> torch.Tensor:
+        """[n] flips of images 0..n-1 in `epoch`: a random start per image (from `seed` alone, a stream
+        apart from the epochs'), then flipped in every other epoch."""
+        start = torch.rand(n, generator=torch.Generator().manual_seed(-1 - seed)) < 0.5
+        return (start ^ bool(epoch % 2)).long()
 
     def apply(self, x: torch.Tensor, params: torch.Tensor) -> torch.Tensor:
-        dy, dx, flip = (int(v) for v in params)
+        dy, dx, flip = (int(v) for v in params[:3])
+        h, w = x.shape[-2:]
         if self.pad:
-            h, w = x.shape[-2:]
             x = torch.nn.functional.pad(x, (self.pad,) * 4)[..., dy : dy + h, dx : dx + w]
-        return x.flip(-1) if flip else x
+        x = x.flip(-1) if flip else x
+        if self.cutout:
+            y0, x0 = (int(v) for v in self._cutout_spans(params, h, w))
+            x = x.clone()
+            x[..., max(0, y0) : max(0, y0 + self.cutout), max(0, x0) : max(0, x0 + self.cutout)] = 0
+        return x
 
     def apply_batch(self, x: torch.Tensor, params: torch.Tensor) -> torch.Tensor:
-        """`apply` on a batch [B, C, H, W] with parameters [B, 3], as one gather where x lives."""
+        """`apply` on a batch [B, C, H, W] with parameters [B, 3 or 5], as one gather where x lives."""
         b, _, h, w = x.shape
         params = params.to(x.device)
         rows = params[:, 0:1] + torch.arange(h, device=x.device)  # [B, H] rows of the padded image
@@ -57,7 +91,14 @@ class Augment:
         cols = torch.where(params[:, 2:3].bool(), cols.flip(-1), cols)  # a flip reads the columns backwards
         padded = torch.nn.functional.pad(x, (self.pad,) * 4) if self.pad else x
         batch = torch.arange(b, device=x.device)[:, None, None]
-        return padded[batch, :, rows[:, :, None], cols[:, None, :]].permute(0, 3, 1, 2).contiguous()
+        x = padded[batch, :, rows[:, :, None], cols[:, None, :]].permute(0, 3, 1, 2).contiguous()
+        if self.cutout:
+            y0, x0 = self._cutout_spans(params, h, w)
+            ys, xs = torch.arange(h, device=x.device), torch.arange(w, device=x.device)
+            in_rows = (ys >= y0[:, None]) & (ys < y0[:, None] + self.cutout)  # [B, H]
+            in_cols = (xs >= x0[:, None]) & (xs < x0[:, None] + self.cutout)  # [B, W]
+            x = x.masked_fill(in_rows[:, None, :, None] & in_cols[:, None, None, :], 0)
+        return x
 
 
 class EpochSampler(Sampler):
@@ -98,6 +139,8 @@ class EpochSampler(Sampler):
         g = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
         order = torch.randperm(self.n, generator=g) if self.shuffle else torch.arange(self.n)
         params = self.augment.draw(self.n, g) if self.augment and self.augment.active else None
+        if params is not None and self.augment.alternate_flip:  # the draw's flips are replaced; its shifts stay
+            params[:, 2] = self.augment.alternating_flips(self.n, self.seed, self.epoch)[order]
         start = self._skip if self._skip_epoch in (None, self.epoch) else 0
         self._skip, self._skip_epoch = 0, None
         positions = self._positions()[start:]

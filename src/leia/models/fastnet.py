@@ -1,7 +1,9 @@
 """A fast VGG-like CIFAR network, written from the published description of Keller Jordan's
 airbench (arXiv 2404.00498), not from its code: a frozen whitening stem fitted on the training
 inputs, then three blocks of [3×3 conv -> 2×2 max-pool -> BN -> GELU -> 3×3 conv -> BN -> GELU],
-a global max-pool and a linear head whose logits are scaled down.
+a global max-pool and a linear head whose logits are scaled down. Two of airbench's options:
+BN scales fixed at 1 (`train_bn_scale=False`) and convs that start as partial identities
+(`identity_init`).
 
 The stem is what learnable encryption changes:
 - `whiten`: 2×2 patches, stride 1 (airbench's stem). Right for plain images and pixel-wise schemes
@@ -55,8 +57,16 @@ def batch_norm(channels: int, momentum: float, train_scale: bool) -> nn.BatchNor
     return bn
 
 
+@torch.no_grad()
+def identity_init(conv: nn.Conv2d) -> None:
+    """Airbench's partial identity: the first `in_channels` filters pass their input channel through
+    unchanged (a centred 1 in the 3×3 kernel); the other filters keep their random initialisation."""
+    nn.init.dirac_(conv.weight[: min(conv.in_channels, conv.out_channels)])
+
+
 class ConvGroup(nn.Sequential):
-    def __init__(self, cin: int, cout: int, bn_momentum: float, train_bn_scale: bool = True):
+    def __init__(self, cin: int, cout: int, bn_momentum: float, train_bn_scale: bool = True,
+                 identity: bool = False):
         super().__init__(
             nn.Conv2d(cin, cout, 3, padding=1, bias=False),
             nn.MaxPool2d(2),
@@ -66,12 +76,16 @@ class ConvGroup(nn.Sequential):
             batch_norm(cout, bn_momentum, train_bn_scale),
             nn.GELU(),
         )
+        if identity:
+            identity_init(self[0])
+            identity_init(self[4])
 
 
 class FastNet(nn.Module):
     def __init__(self, num_classes: int, in_chans: int = 3, widths: tuple[int, ...] = (64, 256, 256),
                  stem: str = "whiten", block_size: int = 4, stem_channels: int = 24, logit_scale: float = 1 / 9,
-                 bn_momentum: float = 0.4, train_bn_scale: bool = True, channels_last: bool = True):
+                 bn_momentum: float = 0.4, train_bn_scale: bool = True, identity_init: bool = False,
+                 channels_last: bool = True):
         super().__init__()
         if stem not in STEMS:
             raise ValueError(f"model.options.stem must be one of {', '.join(STEMS)}, got {stem!r}")
@@ -92,7 +106,7 @@ class FastNet(nn.Module):
             c = stem_channels
         groups = []
         for w in widths:
-            groups.append(ConvGroup(c, w, bn_momentum, train_bn_scale))
+            groups.append(ConvGroup(c, w, bn_momentum, train_bn_scale, identity_init))
             c = w
         self.groups = nn.Sequential(*groups)
         self.pool = nn.AdaptiveMaxPool2d(1)
