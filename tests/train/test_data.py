@@ -187,6 +187,8 @@ def test_cutout_blanks_one_square_clipped_at_the_border_in_both_paths():
     assert torch.equal(batch, flipped.masked_fill(blank[:, None], 0))  # the rest is the flipped image, untouched
     with pytest.raises(InputError, match="data.cutout is the side of the square set to 0 .*got -1"):
         Augment(cutout=-1)
+    dm = EncryptedDataModule(DataConfig(name="digits", pad=2, alternate_flip=True, cutout=4), ciphers.create("plain"))
+    assert dm._augment() == Augment(pad=2, flip=0.5, alternate_flip=True, cutout=4)  # the data config reaches it
 
 
 def test_test_images_get_fresh_per_image_keys_and_plain_evaluation_is_unencrypted():

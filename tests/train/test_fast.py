@@ -80,8 +80,10 @@ def test_the_ema_horizon_and_start_scale_with_the_run():
 
 
 def test_identity_init_passes_each_input_channel_through_its_own_filter():
+    from leia.models.backbones import create_backbone
+
     torch.manual_seed(0)
-    net = FastNet(10, 3, (8, 16, 16), identity_init=True)
+    net = create_backbone("fastnet", 10, 3, (32, 32), widths=(8, 16, 16), identity_init=True)  # as model.options pass it
     for group in net.groups:
         for conv in (group[0], group[4]):
             k = min(conv.in_channels, conv.out_channels)  # (the stem's 24 channels meet 8 filters here)
@@ -137,7 +139,9 @@ def test_the_fast_recipe_learns_far_beyond_chance_on_digits(tmp_path):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("overrides", [["scheme=tanaka", "adapter=tanaka"], ["scheme=skk_per_image", "adapter=pixel"],
-                                       ["scheme=etc", "data.placement=dataset"]])
+                                       ["scheme=etc", "data.placement=dataset"],
+                                       ["scheme=tanaka", "data.alternate_flip=true", "data.cutout=8",
+                                        "model.options.identity_init=true"]])
 def test_the_fast_recipe_runs_with_adapters_and_the_other_placements(overrides, tmp_path):
     root = cifar_folder(tmp_path / "cifar")
     metrics, _ = run_train(["experiment=fast_cifar10", *overrides, f"data.root={root}", *FAST], tmp_path / "runs")
