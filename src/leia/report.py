@@ -120,8 +120,10 @@ def attack_settings(run: dict) -> dict[str, str]:
 
 
 def training_settings(run: dict) -> dict[str, str]:
-    """A training run's budget (what its metrics.json records of it): epochs and images."""
-    return {k: str(run[k]) for k in ("epochs", "train_images", "test_images") if run.get(k) is not None}
+    """A training run's budget (what its metrics.json records of it): epochs and images, and the
+    client's test-time views (a test averaged over a client's views is another number than one view's)."""
+    budget = {k: str(run[k]) for k in ("epochs", "train_images", "test_images") if run.get(k) is not None}
+    return {**budget, "client_tta": run.get("client_tta") or "none"}
 
 
 def label_settings(runs: list[dict]) -> None:

@@ -63,7 +63,9 @@ RESUMABLE = ("trainer.max_epochs", "checkpoint.every_n_steps")
 # recorded run without one of them is the same run when it is at this value (so an upgrade does not
 # turn finished runs into "a different configuration").
 ADDED_DEFAULTS = {"optimizer.label_smoothing": 0.0, "scheduler.warmup_fraction": 0.2, "scheduler.final_lr": 0.0,
-                  "scheduler.ema": 0.0, "scheduler.ema_start": 0.0, "metrics.lpips_weights": None}
+                  "scheduler.ema": 0.0, "scheduler.ema_start": 0.0, "metrics.lpips_weights": None,
+                  "data.alternate_flip": False, "data.cutout": 0, "model.options.identity_init": False,
+                  "data.client_tta": "none"}
 
 
 # ---------------------------------------------------------------- configuration

@@ -204,8 +204,10 @@ def _train(cfg: DictConfig, run_dir: Path, start: runs.Start, choices: dict | No
         "duration_s": round(time.time() - start.time, 1),
     }
     one_view = {k.split("/", 1)[1]: v for k, v in test.items() if k.startswith("test_one_view/")}
-    if one_view:  # scramblemix with scheme.test_pairs > 1: `test` averages T views (client side); this is view 0
+    if one_view:  # `test` averages the client's views (scramblemix's T, data.client_tta's); this is view 0 alone
         metrics["test_one_view"] = one_view
+    if dm.cfg.client_tta != "none":
+        metrics["client_tta"] = dm.cfg.client_tta
     row = {k: metrics[k] for k in ("name", "scheme_config", "model", "adapter", "seed", "key_seed")}
     runs.close_loggers(loggers, metrics["test"], run_dir, row={**row, **metrics["test"], "best_val_acc1": best})
     return runs.finish(trainer, run_dir, metrics, summary)
@@ -220,6 +222,9 @@ def summary(metrics: dict, run_dir: Path) -> str:
 
     line = (f"{metrics['name']}: test top-1 {pct(metrics['test'].get('acc1'))} on {metrics['scheme']}-encrypted images"
             f" (chance {pct(metrics['chance_acc1'])}")
+    if metrics.get("client_tta"):
+        line += (f"; with the client's test-time views ({metrics['client_tta']}); one view "
+                 f"{pct(metrics['test_one_view'].get('acc1'))}")
     if metrics.get("best_val_acc1") is not None:
         line += f", best epoch {pct(metrics['best_val_acc1'])}"
     if metrics.get("test_plain"):

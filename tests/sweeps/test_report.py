@@ -208,3 +208,16 @@ def test_training_runs_of_different_budgets_are_different_cells_and_meet_plain_i
                      ("tanaka", "fastnet [epochs=10]"): 0.85}
     md = result["written"]["markdown"].read_text()
     assert "| tanaka | fastnet [epochs=10] | 85.00 ± 0.00 (1) | 3.00 | 94.94 | 1.76 |" in md
+
+
+def test_a_client_tta_run_is_its_own_cell_with_its_one_view_row(tmp_path):
+    """A test averaged over the client's flipped views is never averaged with plain single-view runs."""
+    sweep = tmp_path / "sweep"
+    budget = dict(task="train", scheme="plain", scheme_config="plain", model="fastnet", adapter="none",
+                  data="cifar10", epochs=30, train_images=50000, test_images=10000)
+    _job(sweep, "one", **budget, test={"acc1": 0.907})
+    _job(sweep, "tta", **budget, test={"acc1": 0.913}, test_one_view={"acc1": 0.906}, client_tta="flip")
+    result = build([sweep], tmp_path / "out")
+    cells = {(r["scheme"], r["model"]): float(r["acc1_mean"]) for r in rows(result["written"]["training_csv"])}
+    assert cells == {("plain", "fastnet [client_tta=none]"): 0.907, ("plain", "fastnet [client_tta=flip]"): 0.913,
+                     ("plain/one_view", "fastnet [client_tta=flip]"): 0.906}

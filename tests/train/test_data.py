@@ -9,7 +9,7 @@ from leia import ciphers
 from leia.data.datamodule import DataConfig, EncryptedDataModule
 from leia.data.loading import Augment, EpochSampler
 from leia.data.sources import DatasetNotFound, load_split
-from leia.errors import InputError
+from leia.errors import InputError, UnknownNameError
 
 
 def image_folder(root, classes=("a", "b"), n=4, size=16, splits=("train", "test")):
@@ -119,6 +119,45 @@ def test_every_placement_gives_the_dataset_paths_ciphertexts_bit_for_bit(scheme,
                                                                    for i in torch.cat([r[1] for r in raw["resident"]])]))
     for (la, ia, da), (lb, ib, db) in zip(raw["dataset"], raw["resident"]):
         assert torch.equal(la, lb) and torch.equal(ia, ib) and da == db
+
+
+@pytest.mark.parametrize("scheme,params", PLACED, ids=[n + "".join(f"-{v}" for v in p.values()) for n, p in PLACED])
+def test_the_clients_flipped_view_is_the_encrypted_mirror_image_on_every_placement(scheme, params):
+    """data.client_tta=flip: each test image comes as its own ciphertext(s) and, after them, those of
+    its mirror image under the same (per-image) key, the same bytes on every placement; validation
+    keeps one view, and test images without the option are the first views, unchanged."""
+    cipher = ciphers.create(scheme, seed=5, **params)
+    own = cipher.views_for(False, 0)
+    t = 1 if own is None else len(own)
+    out = {}
+    for placement in ("dataset", "resident") if own is not None else ("dataset", "device", "resident"):
+        dm = EncryptedDataModule(DataConfig(name="digits", eval_batch_size=40, placement=placement, test_limit=80,
+                                            client_tta="flip"), cipher)
+        dm.setup()
+        got = list(dm.test_dataloader()[0])
+        out[placement] = torch.cat([dm.on_after_batch_transfer(b, 0)["image"] for b in got])
+        assert all(b["image"].dim() == (4 if own is None else 5) for b in dm.val_dataloader())  # one view
+    views = out["dataset"]
+    assert views.shape == (80, 2 * t, *dm.input_shape)
+    assert all(torch.equal(views, v) for v in out.values())
+    single = EncryptedDataModule(DataConfig(name="digits", eval_batch_size=40, placement="resident", test_limit=80),
+                                 cipher)
+    single.setup()
+    one = torch.cat([single.on_after_batch_transfer(b, 0)["image"] for b in single.test_dataloader()[0]])
+    assert torch.equal(views[:, :t], one.reshape(80, t, *one.shape[-3:]))
+    ids = [f"test/{i}" for i in range(80)]
+    images = dm.test_data.images
+    flipped = images.flip(-1)
+    mirror = (cipher.encrypt(flipped, ids=ids if cipher.needs_ids else None) if own is None
+              else cipher.encrypt_views(flipped, ids, own))
+    assert torch.equal(views[:, t:], dm.normalise(mirror.reshape(80, t, *mirror.shape[-3:])))
+    if scheme != "plain":  # the client encrypts the mirror image: the server could not have flipped the ciphertext
+        assert not torch.equal(views[:, t:], views[:, :t].flip(-1))
+
+
+def test_an_unknown_client_tta_is_refused_with_the_known_ones():
+    with pytest.raises(UnknownNameError, match="unknown data.client_tta 'rotate'; known: none, flip"):
+        EncryptedDataModule(DataConfig(name="digits", client_tta="rotate"), ciphers.create("plain"))
 
 
 def test_the_resident_loader_resumes_mid_epoch_where_it_stopped():

@@ -159,3 +159,16 @@ def test_freed_host_memory_is_kept_for_reuse_unless_the_user_set_the_threshold(m
         assert keep_freed_memory() is True
     monkeypatch.setenv("MALLOC_MMAP_THRESHOLD_", "131072")
     assert keep_freed_memory() is False
+
+
+def test_the_clients_flip_views_are_averaged_at_test_time_and_leave_training_as_it_was(tmp_path):
+    """data.client_tta=flip changes the test alone: the same training (validation, best epoch), its
+    view 0 scores what the run without the option scores, and `test` averages both views."""
+    short = ["experiment=fast_cifar10", "data=digits", "data.placement=resident", "scheme=skk_per_image",
+             "trainer.max_epochs=1", "data.train_limit=300", "model.options.widths=[16,32,32]", "logger=csv",
+             "trainer.enable_progress_bar=false"]
+    one, _ = run_train([*short, "name=one"], tmp_path)
+    tta, _ = run_train([*short, "name=tta", "data.client_tta=flip"], tmp_path)
+    assert tta["client_tta"] == "flip" and "client_tta" not in one and "test_one_view" not in one
+    assert tta["best_val_acc1"] == one["best_val_acc1"] and tta["test_one_view"] == one["test"]
+    assert tta["test"]["acc1"] != one["test"]["acc1"] and tta["test_images"] == one["test_images"] == 360

@@ -209,6 +209,17 @@ def test_runs_recorded_before_a_setting_existed_are_the_same_run_at_its_old_beha
     assert run_train(SHORT, tmp_path)[0]["complete"] and "resuming from" in capsys.readouterr().out
 
 
+def test_the_fast_recipes_later_options_at_their_defaults_change_no_recorded_run():
+    """The fast recipe's runs recorded before alternating flips, cutout, identity init and the
+    client's test-time views existed are the same runs while those stay off; turning one on is a change."""
+    new = {"data": {"pad": 2, "alternate_flip": False, "cutout": 0, "client_tta": "none"},
+           "model": {"options": {"widths": [64, 256, 256], "identity_init": False}}}
+    old = {"data": {"pad": 2}, "model": {"options": {"widths": [64, 256, 256]}}}
+    assert runs.changes(old, new) == []
+    new["data"]["client_tta"] = "flip"
+    assert runs.changes(old, new) == ["data.client_tta: (unset) -> flip"]
+
+
 def test_a_data_directory_is_one_configuration_however_its_path_is_written(tmp_path, monkeypatch):
     from omegaconf import OmegaConf
 

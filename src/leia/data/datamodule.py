@@ -20,7 +20,8 @@ import torch
 
 from ..ciphers import BatchCipher, Cipher
 from ..errors import InputError
-from .loading import Augment, EncryptedImages, EpochSampler, ResidentLoader, ResumableLoader
+from .loading import (Augment, EncryptedImages, EpochSampler, ResidentLoader, ResumableLoader, check_client_tta,
+                      over_views)
 from .sources import Images, load_split
 
 PLACEMENTS = ("dataset", "device", "resident")
@@ -46,6 +47,7 @@ class DataConfig:
     mean: float | list[float] = 0.5
     std: float | list[float] = 0.25
     eval_plain: bool = False  # also evaluate on plain (unencrypted) test images
+    client_tta: str = "none"  # test-time views the client encrypts and sends (loading.CLIENT_TTA): none | flip
     train_limit: int | None = None  # class-balanced subset of the training set (CPU budgets)
     test_limit: int | None = None
     seed: int = 0
@@ -59,6 +61,7 @@ class EncryptedDataModule(L.LightningDataModule):
         super().__init__()
         if cfg.placement not in PLACEMENTS:
             raise InputError(f"data.placement must be one of {', '.join(PLACEMENTS)}, got {cfg.placement!r}")
+        check_client_tta(cfg.client_tta)
         self.cfg = cfg
         self.cipher = cipher
         self._batch_cipher = BatchCipher(cipher)
@@ -125,14 +128,14 @@ class EncryptedDataModule(L.LightningDataModule):
     def _augment(self) -> Augment | None:
         return Augment(self.cfg.pad, self.cfg.flip, self.cfg.alternate_flip, self.cfg.cutout) if self.cfg.augment else None
 
-    def dataset(self, split: str, plain: bool = False, augment: bool = False) -> EncryptedImages:
+    def dataset(self, split: str, plain: bool = False, augment: bool = False, tta: str = "none") -> EncryptedImages:
         data = self.train_data if split == "train" else self.test_data
         in_workers = not plain and self.cfg.placement == "dataset"
         if not plain and self.cfg.placement == "device" and self.cipher.views_for(split == "train", 0) is not None:
             raise InputError(f"scheme {self.cipher.name} encrypts each image into views; data.placement=device "
                              "encrypts one ciphertext per image: use data.placement=resident or dataset")
         return EncryptedImages(data, self._augment() if augment else None, self.cipher if in_workers else None, plain,
-                               train=split == "train")
+                               train=split == "train", tta=tta)
 
     def processes(self) -> tuple[int, int]:
         """(rank, world size) of data-parallel training; (0, 1) outside a trainer."""
@@ -160,7 +163,7 @@ class EncryptedDataModule(L.LightningDataModule):
             images, labels = self.resident(dataset.data)
             cipher = None if dataset.plain else self.cipher
             return ResidentLoader(dataset.data, images, labels, sampler, batch_size, dataset.augment, cipher,
-                                  plain=dataset.plain, train=train)
+                                  plain=dataset.plain, train=train, tta=dataset.tta)
         return ResumableLoader(
             dataset,
             batch_size=batch_size,
@@ -207,7 +210,9 @@ class EncryptedDataModule(L.LightningDataModule):
         return self._loader(self.dataset("test"), train=False)
 
     def test_dataloader(self):
-        loaders = [self._loader(self.dataset("test"), train=False)]
+        # The client's test-time views (data.client_tta) are for the test only: validation, and with
+        # it the best epoch, scores one view, so that the option leaves training as it is.
+        loaders = [self._loader(self.dataset("test", tta=self.cfg.client_tta), train=False)]
         if self.cfg.eval_plain:
             loaders.append(self._loader(self.dataset("test", plain=True), train=False))
         return loaders
@@ -216,8 +221,11 @@ class EncryptedDataModule(L.LightningDataModule):
     def on_after_batch_transfer(self, batch: dict, dataloader_idx: int) -> dict:
         x = batch["image"]
         if self.cfg.placement == "device" and not bool(batch["plain"][0]):
-            ids = list(batch["id"]) if self.cipher.needs_ids else None
-            x = self._batch_cipher(x, ids=ids)
+            def encrypt(images: torch.Tensor, ids: list[str]) -> torch.Tensor:
+                return self._batch_cipher(images, ids=ids if self.cipher.needs_ids else None)
+
+            ids = list(batch["id"])
+            x = over_views(encrypt, x, ids) if x.dim() == 5 else encrypt(x, ids)  # 5 dims: the client's views
         batch["image"] = self.normalise(x)
         return batch
 

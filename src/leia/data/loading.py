@@ -15,13 +15,13 @@ and the per-image id is the dataset's to give. `CipherTransform` is for users' o
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterator
+from typing import Callable, Iterator
 
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from ..ciphers import Cipher
-from ..errors import InputError
+from ..errors import InputError, UnknownNameError
 from .sources import Images
 
 
@@ -155,11 +155,47 @@ class EpochSampler(Sampler):
 
 def encrypt_for(cipher: Cipher, x: torch.Tensor, ids: list[str], train: bool, epoch: int) -> torch.Tensor:
     """x [B, C, H, W] encrypted as the model sees it: one ciphertext each, or [B, V, C, H, W] views
-    for a multi-view scheme (scramblemix: which views depends on train/test and the epoch)."""
+    for a multi-view scheme (scramblemix: which views depends on train/test and the epoch). Plain
+    client views x [B, V, C, H, W] (`client_views`) give the views of each image side by side:
+    [B, V·T, C, H, W] (T: the scheme's own views, 1 for a one-ciphertext scheme)."""
+    if x.dim() == 5:
+        return over_views(lambda images, names: encrypt_for(cipher, images, names, train, epoch), x, ids)
     views = cipher.views_for(train, epoch)
     if views is None:
         return cipher.encrypt(x, ids=ids if cipher.needs_ids else None)
     return cipher.encrypt_views(x, ids, views)
+
+
+# Client-side test-time augmentation (`data.client_tta`): the client, who holds the key, encrypts
+# plain-domain views of its test image (each with the image's own key) and sends them together; the
+# model's posteriors over the views are averaged. The server alone cannot do this: it cannot flip a
+# ciphertext. View 0 is always the image itself, so the test also scores it alone (`test_one_view`).
+CLIENT_TTA: dict[str, tuple[bool, ...] | None] = {  # name -> for each view, whether it is the mirror image
+    "none": None,
+    "flip": (False, True),
+}
+
+
+def check_client_tta(name: str) -> None:
+    if name not in CLIENT_TTA:
+        raise UnknownNameError(f"unknown data.client_tta {name!r}; known: {', '.join(CLIENT_TTA)}")
+
+
+def over_views(encrypt: Callable[[torch.Tensor, list[str]], torch.Tensor], x: torch.Tensor,
+               ids: list[str]) -> torch.Tensor:
+    """`encrypt(images, ids)` of a batch of client views x [B, V, C, H, W], each view under its
+    image's id: [B, V·T, C, H, W] (image 0's views, each with its T, then image 1's). One call per
+    view, so that no batch repeats an id (which a per-image scheme warns about as a reused key)."""
+    y = torch.stack([encrypt(x[:, v], ids) for v in range(x.shape[1])], dim=1)
+    return y.reshape(x.shape[0], -1, *y.shape[-3:])
+
+
+def client_views(x: torch.Tensor, tta: str) -> torch.Tensor:
+    """Plain images [..., C, H, W] -> their client views [..., V, C, H, W] (x itself for `none`)."""
+    mirrors = CLIENT_TTA[tta]
+    if mirrors is None:
+        return x
+    return torch.stack([x.flip(-1) if m else x for m in mirrors], dim=-4)
 
 
 class EncryptedImages(Dataset):
@@ -168,8 +204,9 @@ class EncryptedImages(Dataset):
     loader whose images are never encrypted)."""
 
     def __init__(self, data: Images, augment: Augment | None = None, cipher: Cipher | None = None, plain: bool = False,
-                 train: bool = False):
+                 train: bool = False, tta: str = "none"):
         self.data, self.augment, self.cipher, self.plain, self.train = data, augment, cipher, plain, train
+        self.tta = tta  # the client's test-time views (`client_views`): [V, C, H, W] per item, before encryption
 
     def __len__(self) -> int:
         return len(self.data)
@@ -183,6 +220,7 @@ class EncryptedImages(Dataset):
         x = self.data.images[index]
         if params is not None:
             x = self.augment.apply(x, torch.tensor(params))
+        x = client_views(x, self.tta)
         if self.cipher is not None:
             x = encrypt_for(self.cipher, x[None], [self.image_id(index)], self.train, epoch)[0]
         return {"image": x.contiguous(), "label": self.data.labels[index], "index": index,
@@ -220,11 +258,11 @@ class ResidentLoader(LoaderState):
 
     def __init__(self, data: Images, images: torch.Tensor, labels: torch.Tensor, sampler: EpochSampler,
                  batch_size: int, augment: Augment | None, cipher: Cipher | None, plain: bool = False,
-                 train: bool = False):
+                 train: bool = False, tta: str = "none"):
         self.data, self.images, self.labels = data, images, labels
         self.sampler, self.batch_size = sampler, batch_size
         self.batch_sampler = None  # (Lightning looks for one: batches are cut here, from the sampler's plan)
-        self.augment, self.cipher, self.plain, self.train = augment, cipher, plain, train
+        self.augment, self.cipher, self.plain, self.train, self.tta = augment, cipher, plain, train, tta
         self.batches_done = 0
 
     def __len__(self) -> int:
@@ -242,6 +280,7 @@ class ResidentLoader(LoaderState):
             if params is not None:
                 x = self.augment.apply_batch(x, params[start : start + self.batch_size])
             ids = names[start : start + self.batch_size]
+            x = client_views(x, self.tta)
             if self.cipher is not None:
                 x = encrypt_for(self.cipher, x, ids, self.train, self.sampler.epoch)
             yield {"image": x, "label": self.labels[index], "index": index, "id": ids,
