@@ -103,7 +103,9 @@ def column(run: dict) -> str:
     if run["task"] == "attack":
         return f"{run['attack']}[{run['setting']}]" if run.get("setting") else run["attack"]
     model = run["model"] if run.get("adapter") in (None, "none") else f"{run['model']}+{run['adapter']}"
-    return f"{model} [{run['setting']}]" if run.get("setting") else model
+    # A test averaged over the client's views is always labelled (and so never averaged with one view's)
+    setting = [s for s in (run.get("setting"), run.get("client_tta") and f"client_tta={run['client_tta']}") if s]
+    return f"{model} [{', '.join(setting)}]" if setting else model
 
 
 def attack_settings(run: dict) -> dict[str, str]:
@@ -120,10 +122,8 @@ def attack_settings(run: dict) -> dict[str, str]:
 
 
 def training_settings(run: dict) -> dict[str, str]:
-    """A training run's budget (what its metrics.json records of it): epochs and images, and the
-    client's test-time views (a test averaged over a client's views is another number than one view's)."""
-    budget = {k: str(run[k]) for k in ("epochs", "train_images", "test_images") if run.get(k) is not None}
-    return {**budget, "client_tta": run.get("client_tta") or "none"}
+    """A training run's budget (what its metrics.json records of it): epochs and images."""
+    return {k: str(run[k]) for k in ("epochs", "train_images", "test_images") if run.get(k) is not None}
 
 
 def label_settings(runs: list[dict]) -> None:
@@ -267,8 +267,8 @@ def write_cells_csv(path: Path, table: dict, column_title: str, metric: str) -> 
                             c.statuses.count("failed")])
 
 
-RUN_FIELDS = ["task", "status", "data", "scheme_config", "scheme", "attack", "setting", "model", "adapter", "key_seed", "seed",
-              "key_fingerprint", "sweep", "name"]
+RUN_FIELDS = ["task", "status", "data", "scheme_config", "scheme", "attack", "setting", "model", "adapter", "client_tta",
+              "key_seed", "seed", "key_fingerprint", "sweep", "name"]
 
 
 def write_runs_csv(path: Path, runs: list[dict]) -> None:

@@ -123,6 +123,8 @@ def describe(cfg: DictConfig, task: str, choices: dict | None = None, cipher: ci
             record.update(attack_params=attack.config(), threat=attack.threat)
     else:
         record.update(model=cfg.model.name, adapter=cfg.adapter.name)
+        if cfg.data.get("client_tta", "none") != "none":  # a test over the client's views: never one view's number
+            record["client_tta"] = cfg.data.client_tta
     record.update(data=cfg.data.name, seed=cfg.seed)
     return record
 

@@ -210,14 +210,27 @@ def test_training_runs_of_different_budgets_are_different_cells_and_meet_plain_i
     assert "| tanaka | fastnet [epochs=10] | 85.00 ± 0.00 (1) | 3.00 | 94.94 | 1.76 |" in md
 
 
-def test_a_client_tta_run_is_its_own_cell_with_its_one_view_row(tmp_path):
-    """A test averaged over the client's flipped views is never averaged with plain single-view runs."""
-    sweep = tmp_path / "sweep"
+def test_a_client_tta_run_is_always_labelled_and_never_averaged_with_one_view_runs(tmp_path):
+    """A test averaged over the client's flipped views is its own, labelled cell, also in a sweep of
+    such runs alone (where nothing else varies), and a failed flip job stays in its cell."""
     budget = dict(task="train", scheme="plain", scheme_config="plain", model="fastnet", adapter="none",
                   data="cifar10", epochs=30, train_images=50000, test_images=10000)
-    _job(sweep, "one", **budget, test={"acc1": 0.907})
-    _job(sweep, "tta", **budget, test={"acc1": 0.913}, test_one_view={"acc1": 0.906}, client_tta="flip")
-    result = build([sweep], tmp_path / "out")
-    cells = {(r["scheme"], r["model"]): float(r["acc1_mean"]) for r in rows(result["written"]["training_csv"])}
-    assert cells == {("plain", "fastnet [client_tta=none]"): 0.907, ("plain", "fastnet [client_tta=flip]"): 0.913,
-                     ("plain/one_view", "fastnet [client_tta=flip]"): 0.906}
+    only = tmp_path / "only"
+    _job(only, "tta", **budget, test={"acc1": 0.913}, test_one_view={"acc1": 0.906}, client_tta="flip")
+    md = build([only], tmp_path / "out1")["written"]["markdown"].read_text()
+    assert "| fastnet [client_tta=flip] |\n|---|---|\n| plain | 91.30 ± 0.00 (1) |" in md  # the model column's head
+    mixed = tmp_path / "mixed"
+    _job(mixed, "one", **budget, test={"acc1": 0.907})
+    _job(mixed, "tta", **budget, test={"acc1": 0.913}, test_one_view={"acc1": 0.906}, client_tta="flip")
+    _job(mixed, "ten", **{**budget, "epochs": 10}, test={"acc1": 0.88})
+    _job(mixed, "failed", task="train", status="failed", complete=False, scheme="plain", scheme_config="plain",
+         model="fastnet", adapter="none", data="cifar10", client_tta="flip", error="InputError: ...")
+    result = build([mixed], tmp_path / "out2")
+    cells = {(r["scheme"], r["model"]): (float(r["acc1_mean"]) if r["acc1_mean"] else None)
+             for r in rows(result["written"]["training_csv"])}
+    assert cells == {("plain", "fastnet [epochs=30]"): 0.907, ("plain", "fastnet [epochs=10]"): 0.88,
+                     ("plain", "fastnet [epochs=30, client_tta=flip]"): 0.913,
+                     ("plain/one_view", "fastnet [epochs=30, client_tta=flip]"): 0.906,
+                     ("plain", "fastnet [client_tta=flip]"): None}  # the failed job: no budget recorded
+    assert {r["name"]: r["client_tta"] for r in rows(result["written"]["runs_csv"])} == {
+        "one": "", "tta": "flip", "ten": "", "failed": "flip"}

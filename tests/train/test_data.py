@@ -121,7 +121,10 @@ def test_every_placement_gives_the_dataset_paths_ciphertexts_bit_for_bit(scheme,
         assert torch.equal(la, lb) and torch.equal(ia, ib) and da == db
 
 
-@pytest.mark.parametrize("scheme,params", PLACED, ids=[n + "".join(f"-{v}" for v in p.values()) for n, p in PLACED])
+VIEWED = PLACED + [("scramblemix", {"test_pairs": 2})]  # T = 2 of its own views, then 2 of the mirror image
+
+
+@pytest.mark.parametrize("scheme,params", VIEWED, ids=[n + "".join(f"-{v}" for v in p.values()) for n, p in VIEWED])
 def test_the_clients_flipped_view_is_the_encrypted_mirror_image_on_every_placement(scheme, params):
     """data.client_tta=flip: each test image comes as its own ciphertext(s) and, after them, those of
     its mirror image under the same (per-image) key, the same bytes on every placement; validation

@@ -171,4 +171,30 @@ def test_the_clients_flip_views_are_averaged_at_test_time_and_leave_training_as_
     tta, _ = run_train([*short, "name=tta", "data.client_tta=flip"], tmp_path)
     assert tta["client_tta"] == "flip" and "client_tta" not in one and "test_one_view" not in one
     assert tta["best_val_acc1"] == one["best_val_acc1"] and tta["test_one_view"] == one["test"]
-    assert tta["test"]["acc1"] != one["test"]["acc1"] and tta["test_images"] == one["test_images"] == 360
+    assert set(tta["test"]) == {"acc1", "acc5"} and tta["test_images"] == one["test_images"] == 360
+
+
+def test_a_test_batch_of_views_scores_their_mean_posterior_and_view_0_alone():
+    """What the client's views change in the test: `test` from the views' mean posterior, and
+    `test_one_view` from view 0 alone (logits read straight from the inputs, so both are known)."""
+    model = EncryptedClassifier(torch.nn.Flatten(), torch.nn.Identity(), 3, OptimConfig(), ScheduleConfig(name="none"), 1)
+    view0 = torch.tensor([[2.0, 0.0, 0.0], [0.0, 2.0, 0.0]])  # predicts 0, 1
+    view1 = torch.tensor([[0.0, 5.0, 0.0], [0.0, 0.0, 1.0]])  # predicts 1, 2; the mean: 1, 1
+    model.on_test_epoch_start()
+    model.test_step({"image": torch.stack([view0, view1], 1)[..., None, None], "label": torch.tensor([1, 1])}, 0)
+    assert model.test_metrics[0].compute()["test/acc1"] == 1.0  # the mean posterior gets both right
+    assert model.test_metrics[2].compute()["test_one_view/acc1"] == 0.5  # view 0 alone: one of two
+
+
+def test_bench_client_tta_retests_a_finished_run_and_reproduces_its_one_view_score(tmp_path):
+    import sys
+
+    from tests.helpers import ROOT
+    sys.path.insert(0, str(ROOT / "bench"))
+    import client_tta
+
+    metrics, run_dir = run_train(["experiment=fast_cifar10", "data=digits", "scheme=skk_per_image", "data.eval_plain=true",
+                                  "trainer.max_epochs=1", "data.train_limit=300", "model.options.widths=[16,32,32]",
+                                  "logger=csv", "trainer.enable_progress_bar=false"], tmp_path)
+    again = client_tta.retest(run_dir, "flip")
+    assert again["one_view"] == again["recorded"] == metrics["test"]["acc1"] and 0.0 <= again["acc1"] <= 1.0
