@@ -221,11 +221,11 @@ def summary(metrics: dict, run_dir: Path) -> str:
 
     line = (f"{metrics['name']}: test top-1 {pct(metrics['test'].get('acc1'))} on {metrics['scheme']}-encrypted images"
             f" (chance {pct(metrics['chance_acc1'])}")
-    if metrics.get("client_tta"):
-        line += (f"; with the client's test-time views ({metrics['client_tta']}); one view "
-                 f"{pct(metrics['test_one_view'].get('acc1'))}")
     if metrics.get("best_val_acc1") is not None:
         line += f", best epoch {pct(metrics['best_val_acc1'])}"
+    if metrics.get("client_tta"):  # the best epoch is validation's, on one view
+        line += (f"; the test averages the client's views ({metrics['client_tta']}): the image's own ciphertext "
+                 f"alone scores {pct(metrics['test_one_view'].get('acc1'))}")
     if metrics.get("test_plain"):
         line += f"; on plain images {pct(metrics['test_plain'].get('acc1'))}"
     return line + f"). Results: {run_dir / METRICS}"
