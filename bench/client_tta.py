@@ -89,7 +89,7 @@ def main() -> None:
         f"Machine: {machine()}. Each run's final weights (EMA) are tested again on all its test images, the",
         "client sending each image's ciphertext and that of its mirror image (same key), the two posteriors",
         "averaged. One view = the same pass scored on the image's own ciphertext alone; it equals each run's",
-        "recorded test top-1 (checked; a run where it does not is left out). The server alone cannot do",
+        "recorded one-view test top-1 (checked; a run where it does not is left out). The server alone cannot do",
         "this: it cannot flip a ciphertext. Test s = the test pass with both views. Each run was trained",
         "by the command written beside its own table.",
         "",
