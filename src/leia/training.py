@@ -207,7 +207,7 @@ def _train(cfg: DictConfig, run_dir: Path, start: runs.Start, choices: dict | No
     if one_view:  # `test` averages the client's views (scramblemix's T, data.client_tta's); this is view 0 alone
         metrics["test_one_view"] = one_view
     row = {k: metrics[k] for k in ("name", "scheme_config", "model", "adapter", "seed", "key_seed")}
-    row["client_tta"] = metrics.get("client_tta", "none")  # every run's table has the column, so that a sweep's stack
+    row["client_tta"] = metrics.get("client_tta", "none")  # in every run's table, so a sweep's tables stack
     runs.close_loggers(loggers, metrics["test"], run_dir, row={**row, **metrics["test"], "best_val_acc1": best})
     return runs.finish(trainer, run_dir, metrics, summary)
 
