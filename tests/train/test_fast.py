@@ -3,6 +3,7 @@ the scaled EMA, and every scheme through the experiment. Accuracy is measured in
 
 import json
 
+import numpy as np
 import pytest
 import torch
 
@@ -198,3 +199,48 @@ def test_bench_client_tta_retests_a_finished_run_and_reproduces_its_one_view_sco
                                   "logger=csv", "trainer.enable_progress_bar=false"], tmp_path)
     again = client_tta.retest(run_dir, "flip")
     assert again["one_view"] == again["recorded"] == metrics["test"]["acc1"] and 0.0 <= again["acc1"] <= 1.0
+
+
+def _jpeg_folder(root, quality: int, subsampling: int, fmt: str = "JPEG"):
+    """A 2-class image folder of smooth random images, encoded as given."""
+    from PIL import Image
+    g = np.random.default_rng(0)
+    for split in ("train", "test"):
+        for c in ("a", "b"):
+            (root / split / c).mkdir(parents=True)
+            for i in range(6):
+                low = g.integers(0, 256, (8, 8, 3), dtype=np.uint8)
+                im = Image.fromarray(low).resize((32, 32), Image.BILINEAR)
+                im.save(root / split / c / f"{i}.{'jpg' if fmt == 'JPEG' else 'png'}", fmt,
+                        **({"quality": quality, "subsampling": subsampling} if fmt == "JPEG" else {}))
+    return root
+
+
+def test_bench_jpeg_spectrum_checks_the_copys_encoding_and_finds_what_jpeg_removes(tmp_path, monkeypatch):
+    import sys
+
+    from tests.helpers import ROOT
+    sys.path.insert(0, str(ROOT / "bench"))
+    import jpeg_spectrum
+
+    out = tmp_path / "B.md"
+    monkeypatch.setattr(sys, "argv", ["jpeg_spectrum.py", "--cifar", str(_jpeg_folder(tmp_path / "q75", 75, 2)),
+                                      "--images", "10", "--out", str(out)])
+    jpeg_spectrum.main()
+    rows = [line.split("|") for line in out.read_text().splitlines() if line.startswith("| ") and line[2].isdigit()]
+    ratio = np.array([float(r[6]) for r in rows])
+    assert len(rows) == 12 and (ratio[6:] < 0.5).all() and (ratio[:3] > 0.9).all()  # JPEG removes the finest directions
+    for folder in (_jpeg_folder(tmp_path / "q95", 95, 0), _jpeg_folder(tmp_path / "png", 0, 0, "PNG")):
+        monkeypatch.setattr(sys, "argv", ["jpeg_spectrum.py", "--cifar", str(folder)])
+        with pytest.raises(SystemExit, match="not PIL JPEG quality 75"):
+            jpeg_spectrum.main()
+
+
+def test_patch_spectrum_is_the_covariance_of_the_flattened_patches():
+    from leia.models.fastnet import patch_spectrum
+    x = torch.randn(4, 3, 6, 6)
+    mean, eigval, eigvec = patch_spectrum(x, 2, 2)
+    patches = torch.stack([x[b, :, i:i + 2, j:j + 2].reshape(-1) for b in range(4) for i in (0, 2, 4) for j in (0, 2, 4)])
+    assert torch.allclose(mean, patches.mean(0), atol=1e-6)
+    cov = torch.cov(patches.T.double())
+    assert torch.allclose(eigvec @ torch.diag(eigval) @ eigvec.T, cov, atol=1e-6)

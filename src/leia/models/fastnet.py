@@ -27,6 +27,19 @@ from torch import nn
 STEMS = ("whiten", "block", "learned")
 
 
+@torch.no_grad()
+def patch_spectrum(x: torch.Tensor, kernel: int, stride: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The mean, eigenvalues (ascending, float64) and eigenvectors of the covariance of the k×k
+    patches (stride `stride`) of images x [B, C, H, W], each patch flattened channel-major."""
+    patches = x.float().unfold(2, kernel, stride).unfold(3, kernel, stride)  # [B, C, h, w, k, k]
+    patches = patches.permute(0, 2, 3, 1, 4, 5).reshape(-1, x.shape[1] * kernel * kernel)
+    mean = patches.mean(0)
+    patches = patches - mean
+    cov = patches.T @ patches / max(1, len(patches) - 1)
+    eigval, eigvec = torch.linalg.eigh(cov.double())
+    return mean, eigval, eigvec
+
+
 class WhiteningConv(nn.Conv2d):
     """A k×k conv (stride `stride`) to 2·C·k² channels whose weights whiten the k×k patches."""
 
@@ -38,12 +51,7 @@ class WhiteningConv(nn.Conv2d):
     @torch.no_grad()
     def fit(self, x: torch.Tensor) -> None:
         k, s = self.kernel_size[0], self.stride[0]
-        patches = x.float().unfold(2, k, s).unfold(3, k, s)  # [B, C, h, w, k, k]
-        patches = patches.permute(0, 2, 3, 1, 4, 5).reshape(-1, self.in_channels * k * k)
-        mean = patches.mean(0)
-        patches = patches - mean
-        cov = patches.T @ patches / max(1, len(patches) - 1)
-        eigval, eigvec = torch.linalg.eigh(cov.double())
+        mean, eigval, eigvec = patch_spectrum(x, k, s)
         w = (eigvec.T / torch.sqrt(eigval.clamp_min(0) + self.eps)[:, None]).float()
         w = w.flip(0).reshape(-1, self.in_channels, k, k)  # largest variance first
         w = torch.cat([w, -w])
