@@ -72,6 +72,11 @@ def spectrum(images: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
     return eigval.flip(0).numpy(), (1 - grey).numpy()
 
 
+def share(values: np.ndarray) -> str:
+    lo, hi = f"{values.min():.2f}", f"{values.max():.2f}"
+    return lo if lo == hi else f"{lo}–{hi}"
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--cifar", type=Path, default=ROOT.parent / "shared/data/cifar10", help="the CIFAR-10 image folder (JPEG copy)")
@@ -108,7 +113,7 @@ def main() -> None:
         f"{', '.join(map(str, WIDTHS))}), of the same tiles after PIL JPEG quality 75 with 4:2:0 chroma (the copy's encoding: its",
         f"quantisation tables and sampling are checked equal), and of {args.images:,} CIFAR-10 training images of the copy;",
         f"normalised as the recipe does (mean 0.5, std 0.25). Stem gain = 1/sqrt(λ + {eps:g}), what the stem multiplies",
-        "that direction by. Colour share = how much of the lossless tiles' direction lies off the grey axis (0: brightness",
+        "that direction by (approximately: the recipe fits its stem on augmented images). Colour share = how much of the lossless tiles' direction lies off the grey axis (0: brightness",
         "alone, 1: colour alone).",
         "",
         "| direction | colour share | λ lossless tiles | λ same tiles, JPEG | λ CIFAR-10 copy | JPEG ÷ lossless | gain lossless | gain JPEG | gain CIFAR-10 copy |",
@@ -116,10 +121,10 @@ def main() -> None:
         *rows,
         "",
         f"The encoding leaves the six largest directions within {100 * float(np.max(np.abs(1 - ratio[:6]))):.0f}% and shrinks the six smallest",
-        f"(colour share at least {colour[small].min():.2f}: the fine colour differences inside a 2×2 patch, which",
-        f"4:2:0 stores once per patch) to {ratio[small].min():.2f}–{ratio[small].max():.2f} of",
+        f"(colour share {share(colour[small])}: the fine colour differences inside a 2×2 patch, which 4:2:0 stores",
+        f"once per aligned 2×2 block and the decoder interpolates) to {ratio[small].min():.2f}–{ratio[small].max():.2f} of",
         f"their lossless variance. The copy's six smallest ({spectra['CIFAR-10 copy'][small].min():.1e}–{spectra['CIFAR-10 copy'][small].max():.1e})",
-        f"are nearer to those of the {names[nearer]} (mean |log ratio| {log_gap[nearer]:.2f}, against "
+        f"are nearer, on average, to those of the {names[nearer]} (mean |log ratio| {log_gap[nearer]:.2f}, against "
         f"{max(log_gap.values()):.2f} for the {names[max(log_gap, key=log_gap.get)]}).",
         "So, like the encoded tiles, the copy keeps a fraction of the variance of its finest 2×2 colour",
         f"directions: the stem amplifies them most (gain up to {max(gain['CIFAR-10 copy']):.0f}), and what they hold is what the encoding left.",
