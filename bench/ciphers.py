@@ -209,6 +209,14 @@ def common_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", type=Path, help="Markdown file to write this benchmark's section into")
 
 
+def publish(lines: list[str], out: Path | None, marks: tuple[str, str]) -> None:
+    """Print a benchmark's section (its lines, markers included) and, with `out`, write it there."""
+    section = "\n".join(lines)
+    print(section)
+    if out:
+        write_section(out, section, marks)
+
+
 def write_section(out: Path, section: str, marks: tuple[str, str] = (MARK_START, MARK_END)) -> None:
     """Replace this benchmark's section of `out` (between its markers), or append it."""
     text = out.read_text() if out.exists() else "# Benchmarks\n\nEvery number here was measured by the command written beside it.\n\n"

@@ -26,7 +26,7 @@ import torch
 from omegaconf import OmegaConf
 
 sys.path.insert(0, str(Path(__file__).parent))
-from ciphers import ROOT, machine, write_section  # noqa: E402
+from ciphers import ROOT, machine, publish  # noqa: E402
 
 sys.path.insert(0, str(ROOT / "src"))
 from leia import runs  # noqa: E402
@@ -98,10 +98,7 @@ def main() -> None:
         *rows,
         MARKS[1],
     ]
-    section = "\n".join(lines)
-    print(section)
-    if args.out:
-        write_section(args.out, section, MARKS)
+    publish(lines, args.out, MARKS)
     if mismatched:
         raise SystemExit(1)
 

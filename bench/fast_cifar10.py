@@ -22,7 +22,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from ciphers import ROOT, common_arguments, machine, write_section  # noqa: E402
+from ciphers import ROOT, common_arguments, machine, publish  # noqa: E402
 
 MARKS = ("<!-- bench/fast_cifar10.py:start -->", "<!-- bench/fast_cifar10.py:end -->")
 RECIPE_EPOCHS = 30  # experiment=fast_cifar10's trainer.max_epochs
@@ -88,10 +88,7 @@ def main() -> None:
         lines.append(f"| {scheme} | {adapter} | {epochs} | {100 * m['test']['acc1']:.2f} | {100 * m['best_val_acc1']:.2f} | "
                      f"{m['duration_s'] / 60:.1f} | {', '.join(f'{100 * v:.1f}' for v in curve)} |")
     lines.append(MARKS[1])
-    section = "\n".join(lines)
-    print(section)
-    if args.out:
-        write_section(args.out, section, MARKS)
+    publish(lines, args.out, MARKS)
 
 
 if __name__ == "__main__":

@@ -24,7 +24,7 @@ import torch
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).parent))
-from ciphers import ROOT, machine, write_section  # noqa: E402
+from ciphers import ROOT, machine, publish  # noqa: E402
 
 sys.path.insert(0, str(ROOT / "src"))
 from leia.data.sources import read_image_folder  # noqa: E402
@@ -132,10 +132,7 @@ def main() -> None:
         "this machine cannot measure (no lossless CIFAR-10 here).",
         MARKS[1],
     ]
-    section = "\n".join(lines)
-    print(section)
-    if args.out:
-        write_section(args.out, section, MARKS)
+    publish(lines, args.out, MARKS)
 
 
 if __name__ == "__main__":

@@ -23,7 +23,7 @@ from leia.data.datamodule import DataConfig, EncryptedDataModule
 from leia.models.backbones import create_backbone
 
 sys.path.insert(0, str(Path(__file__).parent))
-from ciphers import common_arguments, machine, write_section  # noqa: E402
+from ciphers import common_arguments, machine, publish  # noqa: E402
 
 MARKS = ("<!-- bench/train_overhead.py:start -->", "<!-- bench/train_overhead.py:end -->")
 CASES = [(scheme, params, placement) for scheme, params in (("tanaka", {}), ("etc", {}), ("skk", {"key_mode": "per_image"}))
@@ -120,10 +120,7 @@ def main() -> None:
     mean = statistics.mean(e / q for _, _, plain, enc in rows for e, q in zip(enc, plain))
     lines += ["", f"Mean ratio over all rows and epochs: {mean:.3f}. Per-image keys are derived during epoch 1 and",
               "cached per image id afterwards.", MARKS[1]]
-    section = "\n".join(lines)
-    print(section)
-    if args.out:
-        write_section(args.out, section, MARKS)
+    publish(lines, args.out, MARKS)
 
 
 if __name__ == "__main__":
